@@ -1,0 +1,376 @@
+//! The descriptor budget: an async counting semaphore built on `event-listener`.
+//!
+//! # The problem
+//!
+//! A program that opens files faster than it closes them runs into `EMFILE`, and on a
+//! slow network mount the gap between "asked to open" and "closed" can be seconds. A
+//! pool of threads makes this worse, because it lets hundreds of opens be in flight at
+//! once. The budget is the back pressure: every descriptor the crate holds owns one
+//! [`Permit`], taken *before* `open(2)` and given back only *after* `close(2)` returned.
+//!
+//! # Invariants
+//!
+//! - `available + permits alive == capacity`, always; a [`Permit`] gives its unit back
+//!   exactly once, in its `Drop`.
+//! - No lost wake-ups. A release first makes the unit available, then notifies one
+//!   *additional* listener (`notify(1.additional())`): two releases in a row wake two
+//!   waiters, even if the first one has not run yet. A waiter that was notified but is
+//!   dropped before it took a unit passes the notification on (event-listener does this
+//!   when a notified listener is dropped), so a cancelled waiter never strands a permit.
+//! - A waiter re-checks for a unit *after* it started listening, so a release that lands
+//!   between its failed attempt and its `listen` is never missed.
+//! - Roughly first come, first served: a task that arrives while others wait does not try
+//!   the fast path, it queues behind them; event-listener notifies in listening order.
+//!   (A task that arrives exactly as a unit frees can still take it first; nobody waits
+//!   forever behind a stream of newcomers, because newcomers queue.)
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use event_listener::{Event, EventListener, IntoNotification};
+
+use crate::sync::{Arc, AtomicUsize, Ordering};
+
+/// Descriptors left to the rest of the program when the budget is sized from
+/// `RLIMIT_NOFILE`: at least this many, or a quarter of the soft limit if that is more.
+pub const MIN_HEADROOM: usize = 64;
+
+/// The smallest default budget, used when `RLIMIT_NOFILE` is tiny or cannot be read.
+pub const MIN_DEFAULT_CAPACITY: usize = 16;
+
+/// The largest default budget, used when `RLIMIT_NOFILE` is unlimited or huge.
+pub const MAX_DEFAULT_CAPACITY: usize = 1 << 16;
+
+/// An async counting semaphore that caps how many descriptors the crate holds.
+///
+/// Cloning a `Budget` gives another handle to the same counter.
+#[derive(Clone)]
+pub struct Budget {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The number of units this budget was created with; never changes.
+    capacity: usize,
+    /// Units not held by any [`Permit`]: `capacity - permits alive`.
+    available: AtomicUsize,
+    /// [`Acquire`] futures that have failed the fast path and are queued (or about to
+    /// queue) on `event`; what [`Budget::waiters`] reports.
+    waiters: AtomicUsize,
+    /// Where waiters listen and releases notify.
+    event: Event,
+}
+
+impl Budget {
+    /// Creates a budget of `capacity` units.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `capacity` is zero: a budget that can never be met would make every
+    /// acquire wait forever, which is a programmer's error. The pool builder and the
+    /// `AOPEN_DESCRIPTOR_BUDGET` variable report zero as an `InvalidInput` error instead.
+    pub fn new(capacity: usize) -> Budget {
+        assert!(capacity > 0, "aopen::Budget::new: capacity must be at least 1, got 0");
+        Budget {
+            inner: Arc::new(Inner {
+                capacity,
+                available: AtomicUsize::new(capacity),
+                waiters: AtomicUsize::new(0),
+                event: Event::new(),
+            }),
+        }
+    }
+
+    /// Creates a budget sized from this process's `RLIMIT_NOFILE` (see
+    /// [`default_capacity`]).
+    pub fn from_rlimit() -> Budget {
+        Budget::new(default_capacity())
+    }
+
+    /// Waits until a unit is free and takes it.
+    ///
+    /// The future is `Send`, owns a handle to the budget (it is `'static`), and is
+    /// cancel-safe: dropping it before it completes takes nothing, and a wake-up it had
+    /// already received is passed to the next waiter.
+    pub fn acquire(&self) -> Acquire {
+        self.acquire_units(1)
+    }
+
+    /// Waits for `units` units at once (a call that holds two descriptors takes two).
+    /// The caller checks `units <= capacity`; zero units complete at once.
+    pub(crate) fn acquire_units(&self, units: usize) -> Acquire {
+        debug_assert!(units <= self.capacity());
+        Acquire {
+            budget: self.clone(),
+            units,
+            listener: None,
+            queued: false,
+        }
+    }
+
+    /// Takes a unit if one is free right now.
+    ///
+    /// This does not queue behind tasks waiting in [`acquire`](Budget::acquire); it is
+    /// meant for callers that have something better to do than wait.
+    pub fn try_acquire(&self) -> Option<Permit> {
+        if self.inner.take_units(1) {
+            Some(Permit {
+                budget: self.clone(),
+                units: 1,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Units free right now (a snapshot; it can change at once).
+    pub fn available(&self) -> usize {
+        self.inner.available.load(Ordering::SeqCst)
+    }
+
+    /// The number of units this budget was created with.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// Units held by live [`Permit`]s right now (a snapshot).
+    pub fn held(&self) -> usize {
+        self.capacity() - self.available()
+    }
+
+    /// Tasks waiting in [`acquire`](Budget::acquire) right now (a snapshot).
+    pub fn waiters(&self) -> usize {
+        self.inner.waiters.load(Ordering::SeqCst)
+    }
+}
+
+impl fmt::Debug for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Budget")
+            .field("capacity", &self.capacity())
+            .field("available", &self.available())
+            .field("waiters", &self.waiters())
+            .finish()
+    }
+}
+
+impl Inner {
+    /// Takes `units` units if that many are free. Never blocks.
+    fn take_units(&self, units: usize) -> bool {
+        let mut current = self.available.load(Ordering::SeqCst);
+        while current >= units {
+            match self.available.compare_exchange_weak(
+                current,
+                current - units,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+        false
+    }
+
+    /// Gives `units` units back and wakes that many more waiters.
+    fn release_units(&self, units: usize) {
+        if units == 0 {
+            return;
+        }
+        // Make the units visible *before* notifying: a woken waiter must find them.
+        self.available.fetch_add(units, Ordering::SeqCst);
+        #[cfg(not(aopen_mutant = "budget_plain_notify"))]
+        self.event.notify(units.additional());
+        // Seeded bug for the loom model: plain `notify(n)` is a no-op while n other
+        // listeners are notified and have not run yet, so a second release strands
+        // a unit.
+        #[cfg(aopen_mutant = "budget_plain_notify")]
+        self.event.notify(units);
+    }
+}
+
+/// One unit of a [`Budget`]; gives it back when dropped.
+///
+/// The crate keeps one `Permit` per open descriptor, from before `open(2)` until after
+/// `close(2)` returned.
+pub struct Permit {
+    budget: Budget,
+    /// Units this permit holds: 1 for every permit a user sees.
+    units: usize,
+}
+
+impl Permit {
+    /// The budget this permit belongs to.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.budget.inner.release_units(self.units);
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+/// The future returned by [`Budget::acquire`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Acquire {
+    budget: Budget,
+    /// Units to take at once.
+    units: usize,
+    /// Our place in the event's queue, once we have one.
+    listener: Option<EventListener>,
+    /// Whether this future is counted in `waiters`.
+    queued: bool,
+}
+
+impl Acquire {
+    fn finish(&mut self) -> Poll<Permit> {
+        self.listener = None;
+        if self.queued {
+            self.queued = false;
+            self.budget.inner.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+        Poll::Ready(Permit {
+            budget: self.budget.clone(),
+            units: self.units,
+        })
+    }
+}
+
+impl Future for Acquire {
+    type Output = Permit;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit> {
+        let this = self.get_mut();
+        let inner = &*this.budget.inner;
+        loop {
+            match this.listener.as_mut() {
+                None => {
+                    // First poll, or woken and beaten to the unit by another task.
+                    // Newcomers take the fast path only when nobody is queued.
+                    if (this.queued || inner.waiters.load(Ordering::SeqCst) == 0)
+                        && inner.take_units(this.units)
+                    {
+                        return this.finish();
+                    }
+                    if !this.queued {
+                        this.queued = true;
+                        inner.waiters.fetch_add(1, Ordering::SeqCst);
+                    }
+                    this.listener = Some(inner.event.listen());
+                    // A release may have landed between the attempt and `listen`:
+                    // look again now that any later release will notify us.
+                    if inner.take_units(this.units) {
+                        return this.finish();
+                    }
+                }
+                Some(listener) => match Pin::new(listener).poll(cx) {
+                    Poll::Ready(()) => {
+                        // Notified: a unit was released. Try for it; if another task
+                        // took it, queue again (loop back to the `None` arm).
+                        this.listener = None;
+                        if inner.take_units(this.units) {
+                            return this.finish();
+                        }
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
+            }
+        }
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        // Dropping the listener (if it was notified) passes the notification on.
+        self.listener = None;
+        if self.queued {
+            self.budget.inner.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl fmt::Debug for Acquire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("queued", &self.queued)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default budget for this process:
+/// `clamp(soft − max(MIN_HEADROOM, soft / 4), MIN_DEFAULT_CAPACITY, MAX_DEFAULT_CAPACITY)`,
+/// where `soft` is the soft `RLIMIT_NOFILE` (unlimited counts as `MAX_DEFAULT_CAPACITY`
+/// plus headroom). A soft limit of 1024 gives 768; 65536 gives 49152.
+pub fn default_capacity() -> usize {
+    capacity_for_limit(soft_nofile_limit().ok())
+}
+
+/// The formula of [`default_capacity`], for a given soft limit (`None`: unknown).
+pub(crate) fn capacity_for_limit(soft: Option<u64>) -> usize {
+    let soft = match soft {
+        Some(soft) => usize::try_from(soft).unwrap_or(usize::MAX),
+        None => return MIN_DEFAULT_CAPACITY,
+    };
+    let headroom = MIN_HEADROOM.max(soft / 4);
+    soft.saturating_sub(headroom)
+        .clamp(MIN_DEFAULT_CAPACITY, MAX_DEFAULT_CAPACITY)
+}
+
+/// Reads the soft `RLIMIT_NOFILE` of this process.
+pub(crate) fn soft_nofile_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable `rlimit`; getrlimit only writes into it.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur == libc::RLIM_INFINITY {
+        return Ok(u64::MAX);
+    }
+    Ok(limit.rlim_cur)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula() {
+        assert_eq!(capacity_for_limit(Some(1024)), 768);
+        assert_eq!(capacity_for_limit(Some(65536)), 49152);
+        assert_eq!(capacity_for_limit(Some(10)), MIN_DEFAULT_CAPACITY);
+        assert_eq!(capacity_for_limit(Some(u64::MAX)), MAX_DEFAULT_CAPACITY);
+        assert_eq!(capacity_for_limit(None), MIN_DEFAULT_CAPACITY);
+    }
+
+    #[test]
+    fn try_acquire_counts() {
+        let budget = Budget::new(2);
+        let a = budget.try_acquire().unwrap();
+        let _b = budget.try_acquire().unwrap();
+        assert!(budget.try_acquire().is_none());
+        assert_eq!(budget.held(), 2);
+        drop(a);
+        assert_eq!(budget.available(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "capacity must be at least 1")]
+    fn zero_panics() {
+        let _ = Budget::new(0);
+    }
+}

@@ -1,0 +1,179 @@
+//! A thread parker: block one thread until another says "go on".
+//!
+//! [`block_on`](super::block_on) and [`LocalExecutor`](super::LocalExecutor) park
+//! their thread when nothing is ready and unpark it from a waker. The parker is
+//! pollster's `Signal` with an atomic fast path in front (the shape `std`'s generic
+//! parker has): the state lives in an [`AtomicUsize`] so that an `unpark` with nobody
+//! parked, and a `park` with a notification already pending, cost one atomic
+//! operation and no lock. Only a thread that really sleeps takes the mutex, and only
+//! an `unpark` that finds it sleeping takes it too.
+//!
+//! The state is one of:
+//!
+//! - `Empty`: nobody parked, no notification pending;
+//! - `Parked`: the owner is asleep on the condition variable (or about to be: it set
+//!   this state while holding the mutex and releases the mutex only inside `wait`);
+//! - `Notified`: an `unpark` arrived that no `park` has consumed yet.
+//!
+//! Invariants:
+//! - a notification is never lost: an `unpark` before the `park` leaves `Notified`,
+//!   which the next `park` consumes without sleeping;
+//! - notifications do not accumulate: many `unpark`s before one `park` make that one
+//!   `park` return, no more (a later `park` sleeps);
+//! - one thread parks on a given parker at a time (its owner); a second concurrent
+//!   parker is a bug and panics;
+//! - `park` never spins: it sleeps on the condition variable and treats a spurious
+//!   wake-up of the condition variable as no wake-up at all.
+//!
+//! Everything here comes from [`crate::sync`], so the loom models check this code.
+
+use std::task::Waker;
+
+use super::{arc_waker, ArcWake};
+use crate::sync::{self, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+
+/// The parker's states; see the module docs. Stored as `usize` in an atomic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+enum State {
+    /// Nobody parked, no notification pending.
+    Empty = 0,
+    /// The owner sleeps (or is about to) on the condition variable.
+    Parked = 1,
+    /// An `unpark` arrived that no `park` has consumed yet.
+    Notified = 2,
+}
+
+impl State {
+    /// Decodes a value read from [`Parker::state`].
+    fn from_raw(raw: usize) -> State {
+        match raw {
+            0 => State::Empty,
+            1 => State::Parked,
+            2 => State::Notified,
+            _ => unreachable!("aopen parker: corrupt state {raw}"),
+        }
+    }
+}
+
+/// Blocks one thread until it is unparked. See the module docs for the protocol.
+#[derive(Debug)]
+pub(crate) struct Parker {
+    /// A [`State`] as `usize`. Changes to `Parked` only under `lock`; every other
+    /// change may happen without it.
+    state: AtomicUsize,
+    /// Held by a thread going to sleep from the moment it sets `Parked` until
+    /// `condvar.wait` releases it, so an `unpark` that takes it cannot notify before
+    /// the sleeper waits.
+    lock: Mutex<()>,
+    /// Where the owner sleeps while `Parked`.
+    condvar: Condvar,
+}
+
+impl Parker {
+    /// A parker in the `Empty` state.
+    pub(crate) fn new() -> Parker {
+        Parker {
+            state: AtomicUsize::new(State::Empty as usize),
+            lock: Mutex::new(()),
+            condvar: Condvar::new(),
+        }
+    }
+
+    /// Blocks until [`unpark`](Self::unpark) is called, or returns at once if an
+    /// `unpark` already happened since the last `park` returned.
+    ///
+    /// Only one thread may park on a parker at a time.
+    pub(crate) fn park(&self) {
+        // Fast path: consume a pending notification without touching the lock.
+        if self
+            .state
+            .compare_exchange(
+                State::Notified as usize,
+                State::Empty as usize,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
+            return;
+        }
+
+        let mut guard = sync::lock(&self.lock);
+        match self.state.compare_exchange(
+            State::Empty as usize,
+            State::Parked as usize,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // Empty -> Parked: nothing pending, so we go to sleep below. We hold the
+            // lock, so an `unpark` that sees `Parked` waits for us to be in `wait`.
+            Ok(_) => {}
+            Err(raw) => match State::from_raw(raw) {
+                // An `unpark` landed between the fast path and the lock: consume it.
+                // A swap (not a store) so that we acquire what that `unpark` released.
+                State::Notified => {
+                    let old = self.state.swap(State::Empty as usize, Ordering::AcqRel);
+                    debug_assert_eq!(State::from_raw(old), State::Notified);
+                    return;
+                }
+                // Someone else is asleep on this parker: only its owner may park.
+                State::Parked => unreachable!("aopen parker: two threads parked at once"),
+                // The compare-exchange failed, so the state was not Empty.
+                State::Empty => unreachable!("aopen parker: compare-exchange failed on Empty"),
+            },
+        }
+
+        loop {
+            guard = sync::wait(&self.condvar, guard);
+            match self.state.compare_exchange(
+                State::Notified as usize,
+                State::Empty as usize,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                // Parked -> Notified -> Empty: a real wake-up, consumed.
+                Ok(_) => return,
+                Err(raw) => match State::from_raw(raw) {
+                    // Still Parked: a spurious condvar wake-up; sleep again.
+                    State::Parked => {}
+                    // Only this thread leaves Parked, and only via Notified.
+                    State::Empty => unreachable!("aopen parker: left Parked without a notify"),
+                    // The compare-exchange failed, so the state was not Notified.
+                    State::Notified => {
+                        unreachable!("aopen parker: compare-exchange failed on Notified")
+                    }
+                },
+            }
+        }
+    }
+
+    /// Wakes the thread parked on this parker, or makes its next `park` return at
+    /// once if it is not parked. Callable from any thread, any number of times.
+    pub(crate) fn unpark(&self) {
+        match State::from_raw(self.state.swap(State::Notified as usize, Ordering::AcqRel)) {
+            // Nobody sleeps: the notification stays pending for the next `park`.
+            State::Empty => {}
+            // Already notified and not yet consumed: one notification is enough.
+            State::Notified => {}
+            // The owner sleeps, or is between setting Parked and calling `wait` while
+            // holding the lock. Taking the lock waits until it is inside `wait`, so the
+            // notify below cannot be missed.
+            State::Parked => {
+                drop(sync::lock(&self.lock));
+                self.condvar.notify_one();
+            }
+        }
+    }
+}
+
+impl ArcWake for Parker {
+    fn wake_by_ref(this: &Arc<Self>) {
+        this.unpark();
+    }
+}
+
+/// A [`Waker`] that unparks `parker` (and keeps it alive while the waker lives).
+pub(crate) fn waker(parker: &Arc<Parker>) -> Waker {
+    arc_waker(Arc::clone(parker))
+}

@@ -1,0 +1,90 @@
+//! Errors that name what they were about.
+//!
+//! `std::fs` errors say "No such file or directory" and leave the caller to remember
+//! which path that was; in a tree walk of a million files that is no help. Every
+//! error this module returns for a path-taking call is an [`io::Error`] of the same
+//! [`kind`](io::Error::kind) as the system's, carrying a [`PathError`] that names the
+//! operation and the path, and keeps the original error (with its OS error code) as
+//! its [`source`](std::error::Error::source).
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The payload of the errors this crate returns for a path: what was being done, to
+/// which path, and what the system said.
+///
+/// Reach it with `err.get_ref().and_then(|e| e.downcast_ref::<PathError>())`, or use
+/// [`os_error`] for the errno.
+#[derive(Debug)]
+pub struct PathError {
+    operation: &'static str,
+    path: PathBuf,
+    source: io::Error,
+}
+
+impl PathError {
+    /// What was being done (`"open"`, `"stat"`, `"close"`, ...).
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The path it was done to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The error the system (or std) reported.
+    pub fn os_error(&self) -> &io::Error {
+        &self.source
+    }
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:?}: {}",
+            self.operation,
+            self.path.display().to_string(),
+            self.source
+        )?;
+        match self.source.raw_os_error() {
+            Some(libc::EMFILE) => f.write_str(
+                " (this process is out of file descriptors: lower the pool's descriptor \
+                 budget or raise RLIMIT_NOFILE)",
+            ),
+            Some(libc::ENFILE) => f.write_str(" (the system is out of file descriptors)"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Error for PathError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Wraps `source` so that its message names `operation` and `path`; the kind stays.
+pub(crate) fn with_path(operation: &'static str, path: &Path, source: io::Error) -> io::Error {
+    let kind = source.kind();
+    io::Error::new(
+        kind,
+        PathError {
+            operation,
+            path: path.to_path_buf(),
+            source,
+        },
+    )
+}
+
+/// The OS error code of an error this crate returned, looking through [`PathError`].
+pub fn os_error(err: &io::Error) -> Option<i32> {
+    err.raw_os_error().or_else(|| {
+        err.get_ref()
+            .and_then(|inner| inner.downcast_ref::<PathError>())
+            .and_then(|path_error| path_error.source.raw_os_error())
+    })
+}

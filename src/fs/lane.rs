@@ -1,0 +1,202 @@
+//! A lane: the ordered life of one open resource (a file or a directory stream).
+//!
+//! # The problem
+//!
+//! With a pool, two operations on one descriptor can run on two threads at once, and
+//! a close can run while a read is still in a system call; the descriptor number is
+//! then reused by the next `open`, and the late read or write lands in another file.
+//!
+//! # The answer
+//!
+//! Every open resource gets a lane: a FIFO of jobs that a single drainer runs on the
+//! pool, one at a time, in the order they were issued. The close is the lane's last
+//! job. So, for each resource:
+//!
+//! - **Close after open.** A lane is only made on the pool thread, after `open(2)`
+//!   returned, from its result; if nobody takes the result (the open future was
+//!   dropped), dropping the lane queues its close like any other drop.
+//! - **Close after every operation.** Operations and the close share one queue with
+//!   one drainer, so the close starts after every operation queued before it
+//!   finished, and none can be queued after it (the close consumes the handle).
+//!   An operation whose future was dropped before it started is skipped; one that
+//!   had started finishes first.
+//! - **Issue order.** The queue is FIFO and has one drainer at a time (`draining`).
+//! - **Permit after close.** The resource's [`Permit`] is dropped only after
+//!   `close` returned.
+//! - **Never block the caller.** Dropping a [`Lane`] only pushes a job.
+//!
+//! The drainer runs at most [`LANE_BATCH`] jobs per turn, then queues itself again
+//! behind other work, so one busy file cannot hog a pool thread.
+
+use std::collections::VecDeque;
+use std::io;
+
+use crate::budget::Permit;
+use crate::pool::job::{Detached, ErasedJob, JobCell, Runnable};
+use crate::pool::{BlockingTask, Pool};
+use crate::sync::{lock, DynArc, Mutex};
+
+/// How many queued jobs a lane's drainer runs before it yields its pool thread.
+pub(crate) const LANE_BATCH: usize = 16;
+
+/// Something the pool opened and must close exactly once.
+pub(crate) trait Resource: Send + 'static {
+    /// Closes it, reporting what `close(2)` said.
+    fn close(self) -> io::Result<()>;
+}
+
+/// The owner's handle on a lane. Dropping it queues the close.
+pub(crate) struct Lane<R: Resource> {
+    /// `None` once [`close`](Lane::close) took it.
+    inner: Option<DynArc<LaneInner<R>>>,
+}
+
+struct LaneInner<R> {
+    pool: Pool,
+    /// The resource and its permit while open; `None` after the close.
+    held: Mutex<Option<Held<R>>>,
+    queue: Mutex<Queue>,
+}
+
+struct Held<R> {
+    resource: R,
+    permit: Permit,
+}
+
+struct Queue {
+    /// Jobs issued and not yet started, in issue order.
+    jobs: VecDeque<ErasedJob>,
+    /// A drainer is queued on the pool or running: it will take `jobs` in order.
+    /// Whoever sets this pushes the drainer; the drainer clears it when it finds
+    /// `jobs` empty, under the same lock.
+    draining: bool,
+}
+
+impl<R: Resource> Lane<R> {
+    /// Makes a lane for a resource that was just opened, owning its permit.
+    /// Called on the pool thread that opened it.
+    pub(crate) fn new(pool: Pool, resource: R, permit: Permit) -> Lane<R> {
+        Lane {
+            inner: Some(DynArc::new(LaneInner {
+                pool,
+                held: Mutex::new(Some(Held { resource, permit })),
+                queue: Mutex::new(Queue {
+                    jobs: VecDeque::new(),
+                    draining: false,
+                }),
+            })),
+        }
+    }
+
+    fn inner(&self) -> &DynArc<LaneInner<R>> {
+        self.inner
+            .as_ref()
+            .expect("aopen: lane used after close (a bug in aopen)")
+    }
+
+    /// The pool this lane runs on.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner().pool
+    }
+
+    /// Queues `op` behind every job issued before it. Dropping the returned task
+    /// before `op` started skips it.
+    pub(crate) fn submit<F, T>(&self, op: F) -> BlockingTask<T>
+    where
+        F: FnOnce(&mut R) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = self.inner().clone();
+        let (job, task) = JobCell::new(move || {
+            let mut held = lock(&inner.held);
+            let held = held
+                .as_mut()
+                .expect("aopen: an operation ran after its close (a bug in aopen)");
+            op(&mut held.resource)
+        });
+        self.inner().enqueue(job);
+        task
+    }
+
+    /// Queues the close behind every job issued before it; the task reports what
+    /// `close(2)` said. The close runs even if the task is dropped.
+    pub(crate) fn close(mut self) -> BlockingTask<io::Result<()>> {
+        let inner = self.inner.take().expect("aopen: lane closed twice");
+        let closer = inner.clone();
+        let (job, task) = JobCell::new_must_run(move || closer.close_now());
+        inner.enqueue(job);
+        task
+    }
+}
+
+impl<R: Resource> Drop for Lane<R> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            let closer = inner.clone();
+            let job = Detached::new(move || {
+                // Nobody asked for this close's result; the error is lost, as the
+                // docs of `File` say (use `File::close` to see it).
+                let _ = closer.close_now();
+            });
+            #[cfg(not(aopen_mutant = "lane_close_bypasses_queue"))]
+            inner.enqueue(job);
+            // Seeded bug for the loom model: the close goes straight to the pool,
+            // where it can run before (or during) operations still in the lane.
+            #[cfg(aopen_mutant = "lane_close_bypasses_queue")]
+            inner.pool.push_job(job);
+        }
+    }
+}
+
+impl<R: Resource> LaneInner<R> {
+    fn enqueue(self: &DynArc<Self>, job: ErasedJob) {
+        let start_drainer = {
+            let mut queue = lock(&self.queue);
+            queue.jobs.push_back(job);
+            !std::mem::replace(&mut queue.draining, true)
+        };
+        if start_drainer {
+            self.pool.push_job(self.clone());
+        }
+    }
+
+    /// Closes the resource, then gives its permit back. Runs as the lane's last job.
+    fn close_now(&self) -> io::Result<()> {
+        let held = lock(&self.held).take();
+        match held {
+            Some(Held { resource, permit }) => {
+                #[cfg(aopen_mutant = "permit_before_close")]
+                drop(permit);
+                let result = resource.close();
+                // Only now may another open take this unit: the descriptor is gone.
+                #[cfg(not(aopen_mutant = "permit_before_close"))]
+                drop(permit);
+                result
+            }
+            // Unreachable by construction: the close is queued once, last.
+            None => Ok(()),
+        }
+    }
+}
+
+impl<R: Resource> Runnable for LaneInner<R> {
+    fn run(self: DynArc<Self>) {
+        for _ in 0..LANE_BATCH {
+            let job = {
+                let mut queue = lock(&self.queue);
+                match queue.jobs.pop_front() {
+                    Some(job) => job,
+                    None => {
+                        // Empty: the next enqueue starts a new drainer.
+                        queue.draining = false;
+                        return;
+                    }
+                }
+            };
+            job.run();
+        }
+        // More may be left: go to the back of the pool's queue, still draining.
+        let again = self.clone();
+        self.pool.push_job(again);
+    }
+}

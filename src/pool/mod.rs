@@ -1,0 +1,692 @@
+//! The work-stealing blocking pool.
+//!
+//! # Why a pool
+//!
+//! `open`, `stat`, `close`, `read` and `readdir` block the calling thread, and no
+//! runtime has an asynchronous version of them. The pool runs them on threads of its
+//! own and hands the result back through a future ([`BlockingTask`]), so the caller's
+//! event loop keeps running while an NFS server thinks.
+//!
+//! # How threads come and go
+//!
+//! - **Queues.** Callers outside the pool push to one global `Injector`; a job pushed
+//!   from inside a pool thread goes to that thread's own `Worker` deque, and idle
+//!   threads steal from the others' deques when the injector is empty
+//!   (`crossbeam-deque`; see `queue.rs`).
+//! - **Start.** No thread runs until there is work. When a job is pushed and no thread
+//!   is *searching* (awake and looking for work), the pushing thread wakes one sleeping
+//!   thread, or starts a new one if none sleeps and fewer than `max_threads` run.
+//! - **No thundering herd.** A woken or new thread counts as searching from the moment
+//!   it is chosen, so a burst of pushes wakes one thread, not one per push. When a
+//!   searching thread finds a job it stops searching, and if it was the last searcher
+//!   and work is left, it wakes the next thread: the pool ramps up one thread per job
+//!   taken, and never has more threads awake than it has work for.
+//! - **No lost wake-ups.** A thread only goes to sleep after it stopped searching and,
+//!   under the sleep lock, saw no job queued. A pusher either sees a searcher (which
+//!   will look again after it stops searching, and so see the job) or takes the sleep
+//!   lock after the sleeper committed to sleep (and so sees it and wakes it). The loom
+//!   model `pool_handoff` checks this.
+//! - **Retire.** A thread that sleeps `idle_timeout` without being woken exits. A
+//!   thread only sleeps when its own deque is empty, so retiring drops no job.
+//! - **Panics.** A panic in a job is caught; the thread lives on and the panic is
+//!   resumed at the job's `.await`.
+//!
+//! # Caveat
+//!
+//! A call that hangs (a dead NFS server with a `hard` mount) holds its thread for as
+//! long as it hangs. Dropping the future does not interrupt the system call; it only
+//! makes sure the result is cleaned up (a descriptor closed) when the call returns.
+
+mod builder;
+pub(crate) mod job;
+mod queue;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::time::{Duration, Instant};
+
+pub use self::builder::{
+    default_max_threads, parse_env_value, PoolBuilder, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_THREADS_PER_CORE, DEFAULT_THREAD_NAME, DESCRIPTOR_BUDGET_ENV, MAX_THREADS_ENV,
+    MIN_DEFAULT_MAX_THREADS,
+};
+pub use self::job::BlockingTask;
+
+use self::builder::Config;
+use self::job::{ErasedJob, JobCell};
+use self::queue::{Injector, Steal, Stealer, Worker};
+use crate::budget::Budget;
+use crate::sync::{lock, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+
+/// How many times a thread that found nothing looks again (yielding in between)
+/// before it goes to sleep. Sleeping and being woken costs far more than a few
+/// yields when jobs arrive back to back.
+const SEARCH_ROUNDS_BEFORE_SLEEP: usize = 4;
+
+/// A pool of threads for blocking calls, with a descriptor budget.
+///
+/// `Pool` is a cheap handle: clones share the same threads, queues and budget. The
+/// pool's threads exit when every handle is gone and the queues are empty (or after
+/// `idle_timeout` of idleness, whichever is first).
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+/// A snapshot of a pool's state, for logs and progress lines.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Threads that exist right now (busy, searching or sleeping).
+    pub threads_alive: usize,
+    /// Threads running a job right now.
+    pub threads_busy: usize,
+    /// Jobs pushed and not yet taken by a thread (cancelled ones included until a
+    /// thread pops and skips them).
+    pub jobs_queued: usize,
+    /// Descriptors the pool's files and directories hold: permits of its budget
+    /// that are taken (an open in flight counts; a close counts until it returned).
+    pub descriptors_held: usize,
+    /// Tasks waiting for a permit of the pool's budget.
+    pub permit_waiters: usize,
+}
+
+impl fmt::Debug for PoolStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PoolStats {{ threads_alive: {}, threads_busy: {}, jobs_queued: {}, descriptors_held: {}, permit_waiters: {} }}",
+            self.threads_alive,
+            self.threads_busy,
+            self.jobs_queued,
+            self.descriptors_held,
+            self.permit_waiters
+        )
+    }
+}
+
+struct Inner {
+    config: Config,
+    budget: Budget,
+    /// Where callers outside the pool push jobs.
+    injector: Injector<ErasedJob>,
+    /// The stealing ends of the live threads' own deques, by thread number.
+    stealers: Mutex<Vec<(usize, Stealer<ErasedJob>)>>,
+    /// Jobs in any queue (injector or a thread's deque), not yet popped.
+    queued: AtomicUsize,
+    /// Threads awake and looking for a job (including ones chosen to wake up that
+    /// have not run yet). While this is non-zero, pushers wake nobody.
+    searching: AtomicUsize,
+    /// Threads running a job.
+    busy: AtomicUsize,
+    /// The thread bookkeeping that must change together; see [`Sleep`].
+    sleep: Mutex<Sleep>,
+    /// Sleeping threads wait here.
+    wake: Condvar,
+    /// [`Pool`] handles alive; when it reaches zero, threads exit once idle.
+    handles: AtomicUsize,
+    /// Callers of [`Pool::shutdown`] wait here for the pool to go quiet.
+    quiet: Condvar,
+    /// Callers of [`Pool::shutdown`] waiting on `quiet`. Changed under the sleep
+    /// lock; read without it after each job, so a busy pool with nobody shutting it
+    /// down takes no lock per job.
+    shutdown_waiters: AtomicUsize,
+}
+
+/// Thread bookkeeping under the sleep lock.
+struct Sleep {
+    /// Threads that exist: started and not yet exited.
+    alive: usize,
+    /// Threads waiting on the `wake` condition variable.
+    sleeping: usize,
+    /// Wake-ups granted to sleepers and not yet consumed. A sleeper only leaves its
+    /// wait by consuming one (or by retiring), so spurious wake-ups are harmless and
+    /// no wake-up is counted twice.
+    wakeups: usize,
+    /// Bumped to make every sleeping thread exit (last handle dropped, or shutdown).
+    retire_epoch: u64,
+    /// Number for the next thread (stealer bookkeeping).
+    next_id: usize,
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    /// The deque of the pool thread running on this thread, if any: jobs pushed from
+    /// inside a job go here first. Keyed by the pool's address.
+    static LOCAL: RefCell<Option<(usize, Worker<ErasedJob>)>> = const { RefCell::new(None) };
+}
+
+impl Pool {
+    /// Starts configuring a pool.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Pool {
+        Pool {
+            inner: Arc::new(Inner {
+                budget: Budget::new(config.descriptor_budget),
+                config,
+                injector: Injector::new(),
+                stealers: Mutex::new(Vec::new()),
+                queued: AtomicUsize::new(0),
+                searching: AtomicUsize::new(0),
+                busy: AtomicUsize::new(0),
+                sleep: Mutex::new(Sleep {
+                    alive: 0,
+                    sleeping: 0,
+                    wakeups: 0,
+                    retire_epoch: 0,
+                    next_id: 0,
+                }),
+                wake: Condvar::new(),
+                handles: AtomicUsize::new(1),
+                quiet: Condvar::new(),
+                shutdown_waiters: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Runs `f` on the pool; the returned future resolves to its result.
+    ///
+    /// A panic in `f` is resumed at the `.await`; the pool thread survives. Dropping
+    /// the future before `f` started skips `f`.
+    pub fn unblock<F, T>(&self, f: F) -> BlockingTask<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, task) = JobCell::new(f);
+        self.inner.push(job);
+        task
+    }
+
+    /// Queues a job made elsewhere in the crate (a lane's drainer, a close).
+    pub(crate) fn push_job(&self, job: ErasedJob) {
+        self.inner.push(job);
+    }
+
+    /// The pool's descriptor budget.
+    pub fn budget(&self) -> &Budget {
+        &self.inner.budget
+    }
+
+    /// The most threads this pool runs at once.
+    pub fn max_threads(&self) -> usize {
+        self.inner.config.max_threads
+    }
+
+    /// A snapshot of the pool's threads, queue and descriptors.
+    pub fn stats(&self) -> PoolStats {
+        let alive = lock(&self.inner.sleep).alive;
+        PoolStats {
+            threads_alive: alive,
+            threads_busy: self.inner.busy.load(Ordering::SeqCst),
+            jobs_queued: self.inner.queued.load(Ordering::SeqCst),
+            descriptors_held: self.inner.budget.held(),
+            permit_waiters: self.inner.budget.waiters(),
+        }
+    }
+
+    /// Waits until every queued job has run and every descriptor the pool's files
+    /// hold is closed, then lets the idle threads exit and waits for them.
+    ///
+    /// The pool stays usable: work pushed later starts threads again. Descriptors of
+    /// `File`s the program still holds are not closed behind its back (that would
+    /// race with its next operation); they keep the pool from going quiet, and the
+    /// error says so.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut` after `timeout`, with a message that says how many jobs were still
+    /// queued or running and how many descriptors were still open.
+    pub fn shutdown(&self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let inner = &*self.inner;
+        let mut sleep = lock(&inner.sleep);
+        inner.shutdown_waiters.fetch_add(1, Ordering::SeqCst);
+        let result = loop {
+            let queued = inner.queued.load(Ordering::SeqCst);
+            let busy = inner.busy.load(Ordering::SeqCst);
+            let held = inner.budget.held();
+            if queued == 0 && busy == 0 && held == 0 {
+                break Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "aopen pool shutdown timed out after {timeout:?}: {queued} jobs queued, \
+                         {busy} running, {held} descriptors still open"
+                    ),
+                ));
+            }
+            sleep = wait_until(&inner.quiet, sleep, deadline - now);
+        };
+        let result = result.and_then(|()| {
+            // Quiet: let the idle threads go, and wait until they have.
+            sleep.retire_epoch += 1;
+            inner.wake.notify_all();
+            loop {
+                if sleep.alive == 0 || inner.queued.load(Ordering::SeqCst) > 0 {
+                    // Gone, or new work arrived meanwhile (its threads may stay).
+                    return Ok(());
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "aopen pool shutdown timed out after {timeout:?}: {} threads \
+                             had not exited",
+                            sleep.alive
+                        ),
+                    ));
+                }
+                sleep = wait_until(&inner.quiet, sleep, deadline - now);
+            }
+        });
+        inner.shutdown_waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// The global pool, made on first use from [`MAX_THREADS_ENV`] and
+    /// [`DESCRIPTOR_BUDGET_ENV`] (or installed earlier by
+    /// [`PoolBuilder::build_global`]).
+    ///
+    /// # Panics
+    ///
+    /// Panics if one of the environment variables holds a bad value; the message names
+    /// it. The file system functions report that as an `InvalidInput` error instead,
+    /// and [`PoolBuilder::build_global`] lets a program check at start-up.
+    #[cfg(not(loom))]
+    pub fn global() -> &'static Pool {
+        match global::get() {
+            Ok(pool) => pool,
+            Err(err) => panic!("aopen: cannot build the global pool: {err}"),
+        }
+    }
+
+    /// The global pool, or the error that kept it from being built.
+    #[cfg(not(loom))]
+    pub fn try_global() -> io::Result<&'static Pool> {
+        global::get()
+    }
+}
+
+#[cfg(not(loom))]
+fn wait_until<'a, T>(
+    condvar: &Condvar,
+    guard: crate::sync::MutexGuard<'a, T>,
+    timeout: Duration,
+) -> crate::sync::MutexGuard<'a, T> {
+    match condvar.wait_timeout(guard, timeout) {
+        Ok((guard, _)) => guard,
+        Err(poisoned) => poisoned.into_inner().0,
+    }
+}
+
+/// loom's `wait_timeout` never times out; models never rely on timeouts, so under
+/// loom a timed wait is a plain wait.
+#[cfg(loom)]
+fn wait_until<'a, T>(
+    condvar: &Condvar,
+    guard: crate::sync::MutexGuard<'a, T>,
+    _timeout: Duration,
+) -> crate::sync::MutexGuard<'a, T> {
+    wait(condvar, guard)
+}
+
+#[cfg(not(loom))]
+mod global {
+    use std::io;
+    use std::sync::OnceLock;
+
+    use super::{Pool, PoolBuilder};
+
+    static GLOBAL: OnceLock<Pool> = OnceLock::new();
+
+    pub(super) fn get() -> io::Result<&'static Pool> {
+        if let Some(pool) = GLOBAL.get() {
+            return Ok(pool);
+        }
+        let pool = PoolBuilder::default().with_env()?.build()?;
+        // Two threads may race here; the loser's pool has no threads yet and is
+        // dropped unused.
+        Ok(GLOBAL.get_or_init(|| pool))
+    }
+
+    pub(super) fn install(builder: PoolBuilder) -> io::Result<&'static Pool> {
+        let pool = builder.with_env()?.build()?;
+        let mut installed = false;
+        let global = GLOBAL.get_or_init(|| {
+            installed = true;
+            pool
+        });
+        if installed {
+            Ok(global)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "aopen: the global pool already exists (build_global must run before its first use)",
+            ))
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// Builds the pool and installs it as the global pool, filling settings left
+    /// unset from [`MAX_THREADS_ENV`] and [`DESCRIPTOR_BUDGET_ENV`].
+    ///
+    /// # Errors
+    ///
+    /// `AlreadyExists` if the global pool was already built (by an earlier call, or by
+    /// the first use of [`unblock`] or the file system functions); `InvalidInput` for a
+    /// bad setting or environment value (see [`build`](PoolBuilder::build)).
+    #[cfg(not(loom))]
+    pub fn build_global(self) -> io::Result<&'static Pool> {
+        global::install(self)
+    }
+}
+
+/// Runs `f` on the global pool; the returned future resolves to its result.
+///
+/// A panic in `f` is resumed at the `.await`; the pool thread survives.
+///
+/// # Panics
+///
+/// Panics if the global pool cannot be built from a bad environment value (see
+/// [`Pool::global`]).
+///
+/// ```
+/// let len = aopen::block_on(aopen::unblock(|| std::fs::metadata(".").map(|m| m.len())));
+/// assert!(len.is_ok());
+/// ```
+#[cfg(not(loom))]
+pub fn unblock<F, T>(f: F) -> BlockingTask<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Pool::global().unblock(f)
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Pool {
+        self.inner.handles.fetch_add(1, Ordering::SeqCst);
+        Pool {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if self.inner.handles.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Last handle: nobody can push anymore. Sleeping threads exit now; busy
+            // ones finish the queues first (they only sleep when the queues are empty).
+            let mut sleep = lock(&self.inner.sleep);
+            sleep.retire_epoch += 1;
+            self.inner.wake.notify_all();
+        }
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("max_threads", &self.inner.config.max_threads)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Inner {
+    fn key(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as *const () as usize
+    }
+
+    /// Queues `job` and makes sure a thread will run it.
+    fn push(self: &Arc<Self>, job: ErasedJob) {
+        let job = self.push_local(job);
+        if let Some(job) = job {
+            self.injector.push(job);
+        }
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        self.notify_work();
+    }
+
+    /// Pushes to this thread's own deque if this is one of our pool threads; gives
+    /// the job back otherwise.
+    #[cfg(not(loom))]
+    fn push_local(self: &Arc<Self>, job: ErasedJob) -> Option<ErasedJob> {
+        let key = self.key();
+        LOCAL.with(|local| match &*local.borrow() {
+            Some((pool, worker)) if *pool == key => {
+                worker.push(job);
+                None
+            }
+            _ => Some(job),
+        })
+    }
+
+    /// Under loom every push goes to the injector (loom threads are not OS threads,
+    /// so a thread-local deque would be shared between them).
+    #[cfg(loom)]
+    fn push_local(self: &Arc<Self>, job: ErasedJob) -> Option<ErasedJob> {
+        Some(job)
+    }
+
+    /// Work was pushed: wake a sleeping thread or start one, unless a thread is
+    /// already searching (it will find the work).
+    fn notify_work(self: &Arc<Self>) {
+        if self.searching.load(Ordering::SeqCst) > 0 {
+            // A searcher looks at the queues again after it stops searching, and our
+            // push happened before we saw it searching: it will find the job.
+            return;
+        }
+        let mut sleep = lock(&self.sleep);
+        if self.searching.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        if sleep.sleeping > sleep.wakeups {
+            // Someone sleeps and has no wake-up on the way: grant one. It counts as
+            // searching from now on, so the next pushes wake nobody else.
+            sleep.wakeups += 1;
+            self.searching.fetch_add(1, Ordering::SeqCst);
+            self.wake.notify_one();
+            return;
+        }
+        if sleep.alive < self.config.max_threads {
+            sleep.alive += 1;
+            let id = sleep.next_id;
+            sleep.next_id += 1;
+            let epoch = sleep.retire_epoch;
+            self.searching.fetch_add(1, Ordering::SeqCst);
+            drop(sleep);
+            self.start_thread(id, epoch);
+        }
+        // Otherwise every thread is busy: the first to finish its job will search
+        // and find this one.
+    }
+
+    fn start_thread(self: &Arc<Self>, id: usize, epoch: u64) {
+        let inner = self.clone();
+        let worker = Worker::new_fifo();
+        lock(&self.stealers).push((id, worker.stealer()));
+        let mut builder = thread::Builder::new().name(self.config.thread_name.clone());
+        if let Some(size) = self.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let spawned = builder.spawn(move || inner.thread_main(id, epoch, worker));
+        if spawned.is_err() {
+            // The OS refused a thread (EAGAIN). Undo the bookkeeping; the job stays
+            // queued for the threads that exist, or for the next push to retry.
+            lock(&self.stealers).retain(|(other, _)| *other != id);
+            self.searching.fetch_sub(1, Ordering::SeqCst);
+            lock(&self.sleep).alive -= 1;
+            self.notify_quiet();
+        }
+    }
+
+    /// The body of a pool thread. It starts out searching. `epoch` is the retire
+    /// epoch when it was started: once that changes, the thread exits the next time
+    /// it has nothing to do.
+    fn thread_main(self: Arc<Self>, id: usize, epoch: u64, worker: Worker<ErasedJob>) {
+        #[cfg(not(loom))]
+        let worker = {
+            let key = self.key();
+            LOCAL.with(|local| *local.borrow_mut() = Some((key, worker)));
+            LocalWorker
+        };
+        #[cfg(loom)]
+        let worker = LoomWorker(worker);
+        loop {
+            // Searching.
+            let mut found = None;
+            for _ in 0..SEARCH_ROUNDS_BEFORE_SLEEP {
+                found = self.find_job(&worker);
+                if found.is_some() {
+                    break;
+                }
+                thread::yield_now();
+            }
+            match found {
+                Some(job) => {
+                    self.queued.fetch_sub(1, Ordering::SeqCst);
+                    self.busy.fetch_add(1, Ordering::SeqCst);
+                    // Stop searching; if we were the last searcher and work is left,
+                    // hand the search on so that job does not wait for us.
+                    if self.searching.fetch_sub(1, Ordering::SeqCst) == 1
+                        && self.queued.load(Ordering::SeqCst) > 0
+                    {
+                        self.notify_work();
+                    }
+                    job.run();
+                    self.busy.fetch_sub(1, Ordering::SeqCst);
+                    self.notify_quiet();
+                    self.searching.fetch_add(1, Ordering::SeqCst);
+                }
+                None => {
+                    self.searching.fetch_sub(1, Ordering::SeqCst);
+                    if !self.sleep_until_woken(epoch) {
+                        break;
+                    }
+                    // Woken: the waker counted us as searching already.
+                }
+            }
+        }
+        lock(&self.stealers).retain(|(other, _)| *other != id);
+        #[cfg(not(loom))]
+        LOCAL.with(|local| *local.borrow_mut() = None);
+    }
+
+    /// Something finished (a job, a thread): let a waiting [`Pool::shutdown`]
+    /// re-check. A shutdown counts itself under the sleep lock and then checks, so
+    /// either it sees what we finished or we see it and notify under the lock.
+    fn notify_quiet(&self) {
+        if self.shutdown_waiters.load(Ordering::SeqCst) > 0 {
+            let _sleep = lock(&self.sleep);
+            self.quiet.notify_all();
+        }
+    }
+
+    /// Sleeps until woken (returns `true`) or until it is time to exit (`false`: idle
+    /// timeout, or the pool is retiring its threads). Called when not searching.
+    fn sleep_until_woken(&self, epoch: u64) -> bool {
+        let mut sleep = lock(&self.sleep);
+        // Committed to sleep, but look once more under the lock: a pusher that saw no
+        // searcher either pushed before this check (we see the job) or takes the lock
+        // after we wait (and sees us sleeping).
+        #[cfg(not(aopen_mutant = "pool_sleep_without_recheck"))]
+        if self.queued.load(Ordering::SeqCst) > 0 {
+            self.searching.fetch_add(1, Ordering::SeqCst);
+            return true;
+        }
+        if sleep.retire_epoch != epoch || self.handles.load(Ordering::SeqCst) == 0 {
+            return self.retire(sleep);
+        }
+        sleep.sleeping += 1;
+        let deadline = Instant::now() + self.config.idle_timeout;
+        loop {
+            if sleep.wakeups > 0 {
+                // Woken by a pusher, which counted us as searching.
+                sleep.wakeups -= 1;
+                sleep.sleeping -= 1;
+                return true;
+            }
+            if sleep.retire_epoch != epoch {
+                sleep.sleeping -= 1;
+                return self.retire(sleep);
+            }
+            let now = Instant::now();
+            if now >= deadline && !cfg!(loom) {
+                sleep.sleeping -= 1;
+                return self.retire(sleep);
+            }
+            sleep = wait_until(&self.wake, sleep, deadline.saturating_duration_since(now));
+        }
+    }
+
+    /// Exits this thread's bookkeeping; the caller returns from `thread_main`.
+    fn retire(&self, mut sleep: crate::sync::MutexGuard<'_, Sleep>) -> bool {
+        sleep.alive -= 1;
+        if self.shutdown_waiters.load(Ordering::SeqCst) > 0 {
+            self.quiet.notify_all();
+        }
+        false
+    }
+
+    /// Finds a job: our own deque first, then the injector, then the other threads.
+    fn find_job(&self, worker: &impl OwnDeque) -> Option<ErasedJob> {
+        if let Some(job) = worker.pop() {
+            return Some(job);
+        }
+        loop {
+            match self.injector.steal() {
+                Steal::Success(job) => return Some(job),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        let stealers = lock(&self.stealers);
+        let mut retry = true;
+        while retry {
+            retry = false;
+            for (_, stealer) in stealers.iter() {
+                match stealer.steal() {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A pool thread's access to its own deque.
+trait OwnDeque {
+    fn pop(&self) -> Option<ErasedJob>;
+}
+
+/// Outside loom the deque lives in [`LOCAL`], where pushes from jobs can reach it.
+#[cfg(not(loom))]
+struct LocalWorker;
+
+#[cfg(not(loom))]
+impl OwnDeque for LocalWorker {
+    fn pop(&self) -> Option<ErasedJob> {
+        LOCAL.with(|local| local.borrow().as_ref().and_then(|(_, worker)| worker.pop()))
+    }
+}
+
+#[cfg(loom)]
+struct LoomWorker(Worker<ErasedJob>);
+
+#[cfg(loom)]
+impl OwnDeque for LoomWorker {
+    fn pop(&self) -> Option<ErasedJob> {
+        self.0.pop()
+    }
+}
