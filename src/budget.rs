@@ -73,7 +73,10 @@ impl Budget {
     /// acquire wait forever, which is a programmer's error. The pool builder and the
     /// `AOPEN_DESCRIPTOR_BUDGET` variable report zero as an `InvalidInput` error instead.
     pub fn new(capacity: usize) -> Budget {
-        assert!(capacity > 0, "aopen::Budget::new: capacity must be at least 1, got 0");
+        assert!(
+            capacity > 0,
+            "aopen::Budget::new: capacity must be at least 1, got 0"
+        );
         Budget {
             inner: Arc::new(Inner {
                 capacity,

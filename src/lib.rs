@@ -3,16 +3,18 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod budget;
-pub mod fs;
 pub mod executor;
+pub mod fs;
 pub mod pool;
 mod sync;
+#[cfg(not(loom))]
 pub mod time;
 
 pub use budget::{Budget, Permit};
+pub use executor::{block_on, LocalExecutor, Task};
+pub use fs::{File, OpenOptions};
 #[cfg(not(loom))]
 pub use pool::unblock;
 pub use pool::{BlockingTask, Pool, PoolBuilder, PoolStats};
-pub use fs::{File, OpenOptions};
-pub use executor::{block_on, LocalExecutor, Task};
-pub use time::{sleep, Sleep};
+#[cfg(not(loom))]
+pub use time::{sleep, sleep_until, Sleep};

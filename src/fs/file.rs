@@ -188,7 +188,8 @@ impl File {
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         for chunk in buf.chunks(MAX_TRANSFER) {
             let owned = chunk.to_vec();
-            self.run("write", move |file| file.write_all(&owned)).await?;
+            self.run("write", move |file| file.write_all(&owned))
+                .await?;
         }
         Ok(())
     }

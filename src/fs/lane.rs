@@ -107,7 +107,7 @@ impl<R: Resource> Lane<R> {
         T: Send + 'static,
     {
         let inner = self.inner().clone();
-        let (job, task) = JobCell::new(move || {
+        let (job, task) = JobCell::create(move || {
             let mut held = lock(&inner.held);
             let held = held
                 .as_mut()
@@ -123,7 +123,7 @@ impl<R: Resource> Lane<R> {
     pub(crate) fn close(mut self) -> BlockingTask<io::Result<()>> {
         let inner = self.inner.take().expect("aopen: lane closed twice");
         let closer = inner.clone();
-        let (job, task) = JobCell::new_must_run(move || closer.close_now());
+        let (job, task) = JobCell::create_must_run(move || closer.close_now());
         inner.enqueue(job);
         task
     }
@@ -133,7 +133,7 @@ impl<R: Resource> Drop for Lane<R> {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
             let closer = inner.clone();
-            let job = Detached::new(move || {
+            let job = Detached::create(move || {
                 // Nobody asked for this close's result; the error is lost, as the
                 // docs of `File` say (use `File::close` to see it).
                 let _ = closer.close_now();

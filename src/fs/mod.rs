@@ -169,34 +169,30 @@ impl Fs {
 
     /// Metadata of `path`, following symlinks (`stat(2)`).
     pub fn metadata(&self, path: impl AsRef<Path>) -> FsFuture<Metadata> {
-        path_call(self.pool.clone(), "stat", path.as_ref(), 0, |path| std::fs::metadata(path))
+        path_call(self.pool.clone(), "stat", path.as_ref(), 0, |path| {
+            std::fs::metadata(path)
+        })
     }
 
     /// Metadata of `path` itself, not following a symlink (`lstat(2)`).
     pub fn symlink_metadata(&self, path: impl AsRef<Path>) -> FsFuture<Metadata> {
-        path_call(
-            self.pool.clone(),
-            "lstat",
-            path.as_ref(),
-            0,
-            |path| std::fs::symlink_metadata(path),
-        )
+        path_call(self.pool.clone(), "lstat", path.as_ref(), 0, |path| {
+            std::fs::symlink_metadata(path)
+        })
     }
 
     /// The whole contents of a file.
     pub fn read(&self, path: impl AsRef<Path>) -> FsFuture<Vec<u8>> {
-        path_call(self.pool.clone(), "read", path.as_ref(), 1, |path| std::fs::read(path))
+        path_call(self.pool.clone(), "read", path.as_ref(), 1, |path| {
+            std::fs::read(path)
+        })
     }
 
     /// The whole contents of a file, as UTF-8 (`InvalidData` if it is not).
     pub fn read_to_string(&self, path: impl AsRef<Path>) -> FsFuture<String> {
-        path_call(
-            self.pool.clone(),
-            "read",
-            path.as_ref(),
-            1,
-            |path| std::fs::read_to_string(path),
-        )
+        path_call(self.pool.clone(), "read", path.as_ref(), 1, |path| {
+            std::fs::read_to_string(path)
+        })
     }
 
     /// Creates or truncates a file and writes `contents` to it.
@@ -209,28 +205,30 @@ impl Fs {
 
     /// Creates a directory.
     pub fn create_dir(&self, path: impl AsRef<Path>) -> FsFuture<()> {
-        path_call(self.pool.clone(), "mkdir", path.as_ref(), 0, |path| std::fs::create_dir(path))
+        path_call(self.pool.clone(), "mkdir", path.as_ref(), 0, |path| {
+            std::fs::create_dir(path)
+        })
     }
 
     /// Creates a directory and any missing parents.
     pub fn create_dir_all(&self, path: impl AsRef<Path>) -> FsFuture<()> {
-        path_call(
-            self.pool.clone(),
-            "mkdir -p",
-            path.as_ref(),
-            0,
-            |path| std::fs::create_dir_all(path),
-        )
+        path_call(self.pool.clone(), "mkdir -p", path.as_ref(), 0, |path| {
+            std::fs::create_dir_all(path)
+        })
     }
 
     /// Removes a file (or symlink).
     pub fn remove_file(&self, path: impl AsRef<Path>) -> FsFuture<()> {
-        path_call(self.pool.clone(), "unlink", path.as_ref(), 0, |path| std::fs::remove_file(path))
+        path_call(self.pool.clone(), "unlink", path.as_ref(), 0, |path| {
+            std::fs::remove_file(path)
+        })
     }
 
     /// Removes an empty directory.
     pub fn remove_dir(&self, path: impl AsRef<Path>) -> FsFuture<()> {
-        path_call(self.pool.clone(), "rmdir", path.as_ref(), 0, |path| std::fs::remove_dir(path))
+        path_call(self.pool.clone(), "rmdir", path.as_ref(), 0, |path| {
+            std::fs::remove_dir(path)
+        })
     }
 
     /// Removes a directory and everything in it, not following symlinks.
@@ -238,13 +236,9 @@ impl Fs {
     /// Caveat: this is std's `remove_dir_all`, which keeps one descriptor open per
     /// directory level it is inside; it counts as one descriptor against the budget.
     pub fn remove_dir_all(&self, path: impl AsRef<Path>) -> FsFuture<()> {
-        path_call(
-            self.pool.clone(),
-            "rm -r",
-            path.as_ref(),
-            1,
-            |path| std::fs::remove_dir_all(path),
-        )
+        path_call(self.pool.clone(), "rm -r", path.as_ref(), 1, |path| {
+            std::fs::remove_dir_all(path)
+        })
     }
 
     /// Renames `from` to `to`, replacing `to` if it exists.
@@ -267,9 +261,13 @@ impl Fs {
     /// Makes `link` a new name for the file `original` (`link(2)`).
     pub fn hard_link(&self, original: impl AsRef<Path>, link: impl AsRef<Path>) -> FsFuture<()> {
         let link = link.as_ref().to_path_buf();
-        path_call(self.pool.clone(), "link", original.as_ref(), 0, move |original| {
-            std::fs::hard_link(original, &link)
-        })
+        path_call(
+            self.pool.clone(),
+            "link",
+            original.as_ref(),
+            0,
+            move |original| std::fs::hard_link(original, &link),
+        )
     }
 
     /// The absolute path with every symlink, `.` and `..` resolved.
@@ -286,7 +284,9 @@ impl Fs {
     /// Whether `path` exists: `Ok(false)` if it does not, an error if that cannot be
     /// told (a permission error on a parent, say).
     pub fn try_exists(&self, path: impl AsRef<Path>) -> FsFuture<bool> {
-        path_call(self.pool.clone(), "stat", path.as_ref(), 0, |path| path.try_exists())
+        path_call(self.pool.clone(), "stat", path.as_ref(), 0, |path| {
+            path.try_exists()
+        })
     }
 
     /// Changes the permissions of `path` (`chmod(2)`).
@@ -307,8 +307,8 @@ impl Fs {
             let permit = pool.budget().acquire().await;
             let lane_pool = pool.clone();
             pool.unblock(move || {
-                let stream =
-                    std::fs::read_dir(&path).map_err(|err| with_path("open directory", &path, err))?;
+                let stream = std::fs::read_dir(&path)
+                    .map_err(|err| with_path("open directory", &path, err))?;
                 let lane = Lane::new(lane_pool.clone(), stream, permit);
                 Ok(ReadDir::new(lane, path, lane_pool))
             })
@@ -324,7 +324,10 @@ impl Fs {
         I: IntoIterator,
         I::Item: AsRef<Path>,
     {
-        let paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_path_buf()).collect();
+        let paths: Vec<PathBuf> = paths
+            .into_iter()
+            .map(|p| p.as_ref().to_path_buf())
+            .collect();
         let pool = self.pool.clone();
         FsFuture::new(async move {
             let pool = resolve_pool(pool)?;

@@ -150,13 +150,17 @@ impl DirEntry {
     pub async fn metadata(&self) -> io::Result<Metadata> {
         let path = self.path.clone();
         self.pool
-            .unblock(move || std::fs::symlink_metadata(&path).map_err(|err| with_path("stat", &path, err)))
+            .unblock(move || {
+                std::fs::symlink_metadata(&path).map_err(|err| with_path("stat", &path, err))
+            })
             .await
     }
 }
 
 impl fmt::Debug for DirEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DirEntry").field("path", &self.path).finish()
+        f.debug_struct("DirEntry")
+            .field("path", &self.path)
+            .finish()
     }
 }

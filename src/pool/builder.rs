@@ -222,7 +222,10 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("AOPEN_MAX_THREADS=\"0\""), "{err}");
         let err = parse_env_value("AOPEN_DESCRIPTOR_BUDGET", "many").unwrap_err();
-        assert!(err.to_string().contains("AOPEN_DESCRIPTOR_BUDGET=\"many\""), "{err}");
+        assert!(
+            err.to_string().contains("AOPEN_DESCRIPTOR_BUDGET=\"many\""),
+            "{err}"
+        );
         assert!(parse_env_value("X", "-3").is_err());
     }
 }

@@ -16,7 +16,7 @@
 //! - `f` runs at most once, on a pool thread, never under the lock.
 //! - A job whose task was dropped while still `Queued` is skipped: `f` is dropped
 //!   (by the dropping caller) and never runs, unless the job was made with
-//!   `new_must_run` (closes), which runs anyway. One dropped while `Running`
+//!   `create_must_run` (closes), which runs anyway. One dropped while `Running`
 //!   finishes, and its result is dropped on the pool thread.
 //! - A panic in `f` is caught on the pool thread (which survives) and resumed at the
 //!   caller's `.await`.
@@ -73,13 +73,13 @@ where
 {
     /// Wraps `f`; returns the queue's handle and the caller's task. Dropping the
     /// task before the job starts skips the job.
-    pub(crate) fn new(f: F) -> (ErasedJob, BlockingTask<T>) {
+    pub(crate) fn create(f: F) -> (ErasedJob, BlockingTask<T>) {
         Self::with_policy(f, false)
     }
 
-    /// Like [`new`](JobCell::new), but the job runs even if the task is dropped
+    /// Like [`create`](JobCell::create), but the job runs even if the task is dropped
     /// before it starts: for work that must happen once asked for, like a close.
-    pub(crate) fn new_must_run(f: F) -> (ErasedJob, BlockingTask<T>) {
+    pub(crate) fn create_must_run(f: F) -> (ErasedJob, BlockingTask<T>) {
         Self::with_policy(f, true)
     }
 
@@ -256,7 +256,7 @@ pub(crate) struct Detached<F> {
 }
 
 impl<F: FnOnce() + Send + 'static> Detached<F> {
-    pub(crate) fn new(f: F) -> ErasedJob {
+    pub(crate) fn create(f: F) -> ErasedJob {
         Arc::new(Detached {
             f: Mutex::new(Some(f)),
         })

@@ -195,7 +195,7 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, task) = JobCell::new(f);
+        let (job, task) = JobCell::create(f);
         self.inner.push(job);
         task
     }
