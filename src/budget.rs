@@ -62,6 +62,10 @@ struct Inner {
     waiters: AtomicUsize,
     /// Where waiters listen and releases notify.
     event: Event,
+    /// Listeners of cancelled waiters, kept alive by the seeded bug of the loom model
+    /// `budget_cancelled_waiter_passes_wakeup_on`.
+    #[cfg(aopen_mutant = "acquire_drop_swallows_wakeup")]
+    graveyard: crate::sync::Mutex<Vec<EventListener>>,
 }
 
 impl Budget {
@@ -83,6 +87,8 @@ impl Budget {
                 available: AtomicUsize::new(capacity),
                 waiters: AtomicUsize::new(0),
                 event: Event::new(),
+                #[cfg(aopen_mutant = "acquire_drop_swallows_wakeup")]
+                graveyard: crate::sync::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -296,7 +302,14 @@ impl Future for Acquire {
 impl Drop for Acquire {
     fn drop(&mut self) {
         // Dropping the listener (if it was notified) passes the notification on.
-        self.listener = None;
+        #[cfg(not(aopen_mutant = "acquire_drop_swallows_wakeup"))]
+        drop(self.listener.take());
+        // Seeded bug for the loom model: a cancelled waiter keeps its wake-up (its
+        // listener is parked in the budget until the budget is dropped).
+        #[cfg(aopen_mutant = "acquire_drop_swallows_wakeup")]
+        if let Some(listener) = self.listener.take() {
+            crate::sync::lock(&self.budget.inner.graveyard).push(listener);
+        }
         if self.queued {
             self.budget.inner.waiters.fetch_sub(1, Ordering::SeqCst);
         }

@@ -18,3 +18,12 @@ pub use pool::unblock;
 pub use pool::{BlockingTask, Pool, PoolBuilder, PoolStats};
 #[cfg(not(loom))]
 pub use time::{sleep, sleep_until, Sleep};
+
+/// What the loom models in `loom-tests/` reach inside the crate: the real parker,
+/// lanes and open path, over the `sync.rs` switch. Only exists under `--cfg loom`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::executor::parker::{waker, Parker};
+    pub use crate::fs::lane::{open_in_lane, Lane, Resource};
+}

@@ -15,7 +15,7 @@
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
     Arc, Condvar, Mutex, MutexGuard,
 };
 
@@ -24,12 +24,22 @@ pub(crate) use std::thread;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
     Arc, Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(loom)]
 pub(crate) use loom::thread;
+
+/// A store-then-load hand-off between two threads (each writes one variable, then
+/// reads the other's) needs a `SeqCst` fence between its write and its read, so that
+/// at least one of the two threads sees the other's write. On x86 a `SeqCst` load
+/// after a read-modify-write would do, but C11 (and loom, which models `SeqCst`
+/// accesses as `AcqRel`) only promises it with the fence. Every such hand-off in the
+/// crate calls this and says which two variables it orders.
+pub(crate) fn store_load_fence() {
+    fence(Ordering::SeqCst);
+}
 
 /// Locks `mutex`, ignoring poisoning.
 ///
@@ -51,10 +61,11 @@ pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexG
     }
 }
 
-/// A reference-counted pointer that can be unsized into a trait object
-/// (`Arc<JobCell<F, T>>` into `Arc<dyn Runnable>`), in both builds.
+/// std's `Arc` in both builds: for pointers that are unsized into trait objects
+/// (`Arc<JobCell<F, T>>` into `Arc<dyn Runnable>`) and for plain shared data such
+/// as a file's `Arc<Path>`.
 ///
 /// loom's `Arc` cannot be unsized (that needs the unstable `CoerceUnsized`), so pool
-/// jobs are always counted with std's `Arc`. What the models check lives *inside*
-/// the job (its state lock, which is loom's), not in its reference count.
+/// jobs and lanes are always counted with std's `Arc`. What the models check lives
+/// *inside* them (their locks and atomics, which are loom's), not in reference counts.
 pub(crate) use std::sync::Arc as DynArc;

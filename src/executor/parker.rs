@@ -58,7 +58,7 @@ impl State {
 
 /// Blocks one thread until it is unparked. See the module docs for the protocol.
 #[derive(Debug)]
-pub(crate) struct Parker {
+pub struct Parker {
     /// A [`State`] as `usize`. Changes to `Parked` only under `lock`; every other
     /// change may happen without it.
     state: AtomicUsize,
@@ -72,7 +72,7 @@ pub(crate) struct Parker {
 
 impl Parker {
     /// A parker in the `Empty` state.
-    pub(crate) fn new() -> Parker {
+    pub fn new() -> Parker {
         Parker {
             state: AtomicUsize::new(State::Empty as usize),
             lock: Mutex::new(()),
@@ -84,7 +84,7 @@ impl Parker {
     /// `unpark` already happened since the last `park` returned.
     ///
     /// Only one thread may park on a parker at a time.
-    pub(crate) fn park(&self) {
+    pub fn park(&self) {
         // Fast path: consume a pending notification without touching the lock.
         if self
             .state
@@ -150,7 +150,7 @@ impl Parker {
 
     /// Wakes the thread parked on this parker, or makes its next `park` return at
     /// once if it is not parked. Callable from any thread, any number of times.
-    pub(crate) fn unpark(&self) {
+    pub fn unpark(&self) {
         match State::from_raw(self.state.swap(State::Notified as usize, Ordering::AcqRel)) {
             // Nobody sleeps: the notification stays pending for the next `park`.
             State::Empty => {}
@@ -160,7 +160,10 @@ impl Parker {
             // holding the lock. Taking the lock waits until it is inside `wait`, so the
             // notify below cannot be missed.
             State::Parked => {
+                #[cfg(not(aopen_mutant = "parker_notify_without_lock"))]
                 drop(sync::lock(&self.lock));
+                // Seeded bug for the loom model: without taking the lock, the notify
+                // can land between the parker's state change and its wait, and is lost.
                 self.condvar.notify_one();
             }
         }
@@ -174,6 +177,6 @@ impl ArcWake for Parker {
 }
 
 /// A [`Waker`] that unparks `parker` (and keeps it alive while the waker lives).
-pub(crate) fn waker(parker: &Arc<Parker>) -> Waker {
+pub fn waker(parker: &Arc<Parker>) -> Waker {
     arc_waker(Arc::clone(parker))
 }

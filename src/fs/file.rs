@@ -17,14 +17,14 @@ use std::fmt;
 use std::fs::Metadata;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::os::unix::io::{AsRawFd, IntoRawFd};
+use std::os::unix::io::IntoRawFd;
 use std::path::Path;
 
 use super::error::with_path;
-use super::lane::{Lane, Resource};
+use super::lane::{open_in_lane, Lane, Resource};
 use super::FsFuture;
 use crate::pool::Pool;
-use crate::sync::Arc;
+use crate::sync::DynArc as Arc;
 
 /// The most bytes one `read` or `write` moves in one pool trip; longer buffers are
 /// done in pieces of this size (`read_exact`, `write_all`) or shortened (`read`,
@@ -387,19 +387,18 @@ impl OpenOptions {
         FsFuture::new(async move {
             let pool = super::resolve_pool(pool)?;
             let permit = pool.budget().acquire().await;
-            let lane_pool = pool.clone();
-            pool.unblock(move || {
-                let file = options
-                    .open(&path)
-                    .map_err(|err| with_path("open", &path, err))?;
-                debug_assert!(file.as_raw_fd() >= 0);
-                Ok(File {
-                    lane: Lane::new(lane_pool, file, permit),
-                    path,
-                    spare: None,
-                })
+            let open_path = path.clone();
+            let lane = open_in_lane(&pool, permit, move || {
+                options
+                    .open(&open_path)
+                    .map_err(|err| with_path("open", &open_path, err))
             })
-            .await
+            .await?;
+            Ok(File {
+                lane,
+                path,
+                spare: None,
+            })
         })
     }
 

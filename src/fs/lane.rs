@@ -40,13 +40,13 @@ use crate::sync::{lock, DynArc, Mutex};
 pub(crate) const LANE_BATCH: usize = 16;
 
 /// Something the pool opened and must close exactly once.
-pub(crate) trait Resource: Send + 'static {
+pub trait Resource: Send + 'static {
     /// Closes it, reporting what `close(2)` said.
     fn close(self) -> io::Result<()>;
 }
 
 /// The owner's handle on a lane. Dropping it queues the close.
-pub(crate) struct Lane<R: Resource> {
+pub struct Lane<R: Resource> {
     /// `None` once [`close`](Lane::close) took it.
     inner: Option<DynArc<LaneInner<R>>>,
 }
@@ -75,7 +75,7 @@ struct Queue {
 impl<R: Resource> Lane<R> {
     /// Makes a lane for a resource that was just opened, owning its permit.
     /// Called on the pool thread that opened it.
-    pub(crate) fn new(pool: Pool, resource: R, permit: Permit) -> Lane<R> {
+    pub fn new(pool: Pool, resource: R, permit: Permit) -> Lane<R> {
         Lane {
             inner: Some(DynArc::new(LaneInner {
                 pool,
@@ -95,13 +95,13 @@ impl<R: Resource> Lane<R> {
     }
 
     /// The pool this lane runs on.
-    pub(crate) fn pool(&self) -> &Pool {
+    pub fn pool(&self) -> &Pool {
         &self.inner().pool
     }
 
     /// Queues `op` behind every job issued before it. Dropping the returned task
     /// before `op` started skips it.
-    pub(crate) fn submit<F, T>(&self, op: F) -> BlockingTask<T>
+    pub fn submit<F, T>(&self, op: F) -> BlockingTask<T>
     where
         F: FnOnce(&mut R) -> T + Send + 'static,
         T: Send + 'static,
@@ -120,13 +120,28 @@ impl<R: Resource> Lane<R> {
 
     /// Queues the close behind every job issued before it; the task reports what
     /// `close(2)` said. The close runs even if the task is dropped.
-    pub(crate) fn close(mut self) -> BlockingTask<io::Result<()>> {
+    pub fn close(mut self) -> BlockingTask<io::Result<()>> {
         let inner = self.inner.take().expect("aopen: lane closed twice");
         let closer = inner.clone();
         let (job, task) = JobCell::create_must_run(move || closer.close_now());
         inner.enqueue(job);
         task
     }
+}
+
+/// Runs `open` on the pool and gives what it opened a lane that owns `permit`.
+///
+/// The lane is made on the pool thread, right after `open` returned. If the caller
+/// drops the returned task meanwhile, the lane is dropped wherever the result ends up
+/// (on the pool thread, or in the task's drop) and that queues the close: the
+/// resource is closed exactly once, after its open.
+pub fn open_in_lane<R, F>(pool: &Pool, permit: Permit, open: F) -> BlockingTask<io::Result<Lane<R>>>
+where
+    R: Resource,
+    F: FnOnce() -> io::Result<R> + Send + 'static,
+{
+    let lane_pool = pool.clone();
+    pool.unblock(move || open().map(|resource| Lane::new(lane_pool, resource, permit)))
 }
 
 impl<R: Resource> Drop for Lane<R> {

@@ -25,7 +25,7 @@
 
 mod error;
 mod file;
-mod lane;
+pub(crate) mod lane;
 mod read_dir;
 
 use std::fmt;
@@ -40,11 +40,9 @@ pub use self::error::{os_error, PathError};
 pub use self::file::{File, OpenOptions, MAX_TRANSFER};
 pub use self::read_dir::{DirEntry, ReadDir, READ_DIR_BATCH};
 
-pub(crate) use self::lane::Lane;
-
 use self::error::with_path;
 use crate::pool::Pool;
-use crate::sync::Arc;
+use crate::sync::DynArc as Arc;
 
 /// The future of a file system call: `Send`, `'static`, and it owns its arguments,
 /// so it can be spawned on any runtime.
@@ -305,14 +303,20 @@ impl Fs {
         FsFuture::new(async move {
             let pool = resolve_pool(pool)?;
             let permit = pool.budget().acquire().await;
-            let lane_pool = pool.clone();
-            pool.unblock(move || {
-                let stream = std::fs::read_dir(&path)
-                    .map_err(|err| with_path("open directory", &path, err))?;
-                let lane = Lane::new(lane_pool.clone(), stream, permit);
-                Ok(ReadDir::new(lane, path, lane_pool))
+            let open_path = path.clone();
+            let lane = lane::open_in_lane(&pool, permit, move || {
+                // `opendir` can report EINTR (std's `File::open` retries; its
+                // `read_dir` does not): retry, as for every other open.
+                let stream = loop {
+                    match std::fs::read_dir(&open_path) {
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                        other => break other,
+                    }
+                };
+                stream.map_err(|err| with_path("open directory", &open_path, err))
             })
-            .await
+            .await?;
+            Ok(ReadDir::new(lane, path, pool))
         })
     }
 

@@ -17,16 +17,18 @@ use std::path::{Path, PathBuf};
 use super::error::with_path;
 use super::lane::{Lane, Resource};
 use crate::pool::Pool;
-use crate::sync::Arc;
+use crate::sync::DynArc as Arc;
 
 /// Entries read per pool trip.
 pub const READ_DIR_BATCH: usize = 128;
 
 impl Resource for std::fs::ReadDir {
     fn close(self) -> io::Result<()> {
-        // std closes the stream in its Drop (`closedir` reports nothing useful).
-        drop(self);
-        Ok(())
+        // std closes the stream in its `Drop`, and panics there if `closedir` fails
+        // (with anything but EINTR). Turn that into the error it stands for; the
+        // descriptor is released by `closedir` either way.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(self)))
+            .map_err(|_| io::Error::other("closedir failed (std reported it by panicking)"))
     }
 }
 
@@ -51,7 +53,10 @@ impl ReadDir {
     }
 
     /// The next entry, or `None` when the directory is exhausted. `.` and `..` are
-    /// skipped. An error for one entry does not end the listing.
+    /// skipped.
+    ///
+    /// An error from `readdir(3)` is returned once; like std's `ReadDir`, the listing
+    /// ends after it (the next call returns `Ok(None)`).
     pub async fn next_entry(&mut self) -> io::Result<Option<DirEntry>> {
         loop {
             if let Some(entry) = self.buffered.pop_front() {

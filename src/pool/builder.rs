@@ -106,6 +106,7 @@ impl PoolBuilder {
 
     /// Fills the settings left unset from [`MAX_THREADS_ENV`] and
     /// [`DESCRIPTOR_BUDGET_ENV`].
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn with_env(mut self) -> io::Result<Self> {
         if self.max_threads.is_none() {
             self.max_threads = read_env(MAX_THREADS_ENV)?;
@@ -177,6 +178,7 @@ fn invalid(setting: &str, value: &str, why: &str) -> io::Error {
 }
 
 /// Reads a positive integer from the environment variable `name`; unset is `None`.
+#[cfg_attr(loom, allow(dead_code))]
 fn read_env(name: &str) -> io::Result<Option<usize>> {
     match std::env::var_os(name) {
         None => Ok(None),

@@ -19,7 +19,8 @@
 //!   `create_must_run` (closes), which runs anyway. One dropped while `Running`
 //!   finishes, and its result is dropped on the pool thread.
 //! - A panic in `f` is caught on the pool thread (which survives) and resumed at the
-//!   caller's `.await`.
+//!   caller's `.await`. A panic while dropping an unwanted result, or in the task's
+//!   waker, is caught too: no user code can unwind out of a job.
 
 use std::any::Any;
 use std::fmt;
@@ -134,9 +135,17 @@ where
                 (state.waker.take(), None)
             }
         };
-        drop(unwanted);
+        // Dropping the unwanted result and waking the task run code we do not own
+        // (a `Drop`, a waker); a panic there must not kill the pool thread.
+        #[cfg(not(aopen_mutant = "abandoned_result_leaked"))]
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(unwanted)));
+        // Seeded bug for the loom model: the naive pool's hole 1. A result nobody
+        // waits for (a descriptor from an open whose future was dropped) is never
+        // cleaned up.
+        #[cfg(aopen_mutant = "abandoned_result_leaked")]
+        std::mem::forget(unwanted);
         if let Some(waker) = waker {
-            waker.wake();
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || waker.wake()));
         }
     }
 }

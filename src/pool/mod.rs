@@ -41,6 +41,7 @@ mod builder;
 pub(crate) mod job;
 mod queue;
 
+#[cfg(not(loom))]
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
@@ -57,12 +58,13 @@ use self::builder::Config;
 use self::job::{ErasedJob, JobCell};
 use self::queue::{Injector, Steal, Stealer, Worker};
 use crate::budget::Budget;
-use crate::sync::{lock, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{lock, store_load_fence, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// How many times a thread that found nothing looks again (yielding in between)
 /// before it goes to sleep. Sleeping and being woken costs far more than a few
-/// yields when jobs arrive back to back.
-const SEARCH_ROUNDS_BEFORE_SLEEP: usize = 4;
+/// yields when jobs arrive back to back. Under loom one round: extra rounds only
+/// repeat the same loads, and each yield multiplies the interleavings to explore.
+const SEARCH_ROUNDS_BEFORE_SLEEP: usize = if cfg!(loom) { 1 } else { 4 };
 
 /// A pool of threads for blocking calls, with a descriptor budget.
 ///
@@ -74,6 +76,12 @@ pub struct Pool {
 }
 
 /// A snapshot of a pool's state, for logs and progress lines.
+///
+/// The fields are read one after another while the pool runs, so they need not add
+/// up exactly. Right after a future completes, its thread may still count as busy
+/// for a moment (it is handing over the result), and a file or listing that was just
+/// dropped or exhausted still counts its descriptor until its close ran on the pool;
+/// [`Pool::shutdown`] waits for both.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
     /// Threads that exist right now (busy, searching or sleeping).
@@ -196,13 +204,13 @@ impl Pool {
         T: Send + 'static,
     {
         let (job, task) = JobCell::create(f);
-        self.inner.push(job);
+        Inner::push(&self.inner, job);
         task
     }
 
     /// Queues a job made elsewhere in the crate (a lane's drainer, a close).
     pub(crate) fn push_job(&self, job: ErasedJob) {
-        self.inner.push(job);
+        Inner::push(&self.inner, job);
     }
 
     /// The pool's descriptor budget.
@@ -244,6 +252,8 @@ impl Pool {
         let inner = &*self.inner;
         let mut sleep = lock(&inner.sleep);
         inner.shutdown_waiters.fetch_add(1, Ordering::SeqCst);
+        // Hand-off with `notify_quiet` (see there).
+        store_load_fence();
         let result = loop {
             let queued = inner.queued.load(Ordering::SeqCst);
             let busy = inner.busy.load(Ordering::SeqCst);
@@ -334,7 +344,7 @@ fn wait_until<'a, T>(
     guard: crate::sync::MutexGuard<'a, T>,
     _timeout: Duration,
 ) -> crate::sync::MutexGuard<'a, T> {
-    wait(condvar, guard)
+    crate::sync::wait(condvar, guard)
 }
 
 #[cfg(not(loom))]
@@ -442,25 +452,29 @@ impl fmt::Debug for Pool {
 }
 
 impl Inner {
-    fn key(self: &Arc<Self>) -> usize {
-        Arc::as_ptr(self) as *const () as usize
+    #[cfg(not(loom))]
+    fn key(this: &Arc<Self>) -> usize {
+        Arc::as_ptr(this) as *const () as usize
     }
 
     /// Queues `job` and makes sure a thread will run it.
-    fn push(self: &Arc<Self>, job: ErasedJob) {
-        let job = self.push_local(job);
+    fn push(this: &Arc<Self>, job: ErasedJob) {
+        let job = Inner::push_local(this, job);
         if let Some(job) = job {
-            self.injector.push(job);
+            this.injector.push(job);
         }
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        self.notify_work();
+        this.queued.fetch_add(1, Ordering::SeqCst);
+        // Hand-off with a thread that stops searching: we write `queued`, then read
+        // `searching`; it writes `searching`, then reads `queued`.
+        store_load_fence();
+        Inner::notify_work(this);
     }
 
     /// Pushes to this thread's own deque if this is one of our pool threads; gives
     /// the job back otherwise.
     #[cfg(not(loom))]
-    fn push_local(self: &Arc<Self>, job: ErasedJob) -> Option<ErasedJob> {
-        let key = self.key();
+    fn push_local(this: &Arc<Self>, job: ErasedJob) -> Option<ErasedJob> {
+        let key = Inner::key(this);
         LOCAL.with(|local| match &*local.borrow() {
             Some((pool, worker)) if *pool == key => {
                 worker.push(job);
@@ -473,69 +487,69 @@ impl Inner {
     /// Under loom every push goes to the injector (loom threads are not OS threads,
     /// so a thread-local deque would be shared between them).
     #[cfg(loom)]
-    fn push_local(self: &Arc<Self>, job: ErasedJob) -> Option<ErasedJob> {
+    fn push_local(_this: &Arc<Self>, job: ErasedJob) -> Option<ErasedJob> {
         Some(job)
     }
 
     /// Work was pushed: wake a sleeping thread or start one, unless a thread is
     /// already searching (it will find the work).
-    fn notify_work(self: &Arc<Self>) {
-        if self.searching.load(Ordering::SeqCst) > 0 {
+    fn notify_work(this: &Arc<Self>) {
+        if this.searching.load(Ordering::SeqCst) > 0 {
             // A searcher looks at the queues again after it stops searching, and our
             // push happened before we saw it searching: it will find the job.
             return;
         }
-        let mut sleep = lock(&self.sleep);
-        if self.searching.load(Ordering::SeqCst) > 0 {
+        let mut sleep = lock(&this.sleep);
+        if this.searching.load(Ordering::SeqCst) > 0 {
             return;
         }
         if sleep.sleeping > sleep.wakeups {
             // Someone sleeps and has no wake-up on the way: grant one. It counts as
             // searching from now on, so the next pushes wake nobody else.
             sleep.wakeups += 1;
-            self.searching.fetch_add(1, Ordering::SeqCst);
-            self.wake.notify_one();
+            this.searching.fetch_add(1, Ordering::SeqCst);
+            this.wake.notify_one();
             return;
         }
-        if sleep.alive < self.config.max_threads {
+        if sleep.alive < this.config.max_threads {
             sleep.alive += 1;
             let id = sleep.next_id;
             sleep.next_id += 1;
             let epoch = sleep.retire_epoch;
-            self.searching.fetch_add(1, Ordering::SeqCst);
+            this.searching.fetch_add(1, Ordering::SeqCst);
             drop(sleep);
-            self.start_thread(id, epoch);
+            Inner::start_thread(this, id, epoch);
         }
         // Otherwise every thread is busy: the first to finish its job will search
         // and find this one.
     }
 
-    fn start_thread(self: &Arc<Self>, id: usize, epoch: u64) {
-        let inner = self.clone();
+    fn start_thread(this: &Arc<Self>, id: usize, epoch: u64) {
+        let inner = this.clone();
         let worker = Worker::new_fifo();
-        lock(&self.stealers).push((id, worker.stealer()));
-        let mut builder = thread::Builder::new().name(self.config.thread_name.clone());
-        if let Some(size) = self.config.stack_size {
+        lock(&this.stealers).push((id, worker.stealer()));
+        let mut builder = thread::Builder::new().name(this.config.thread_name.clone());
+        if let Some(size) = this.config.stack_size {
             builder = builder.stack_size(size);
         }
-        let spawned = builder.spawn(move || inner.thread_main(id, epoch, worker));
+        let spawned = builder.spawn(move || Inner::thread_main(inner, id, epoch, worker));
         if spawned.is_err() {
             // The OS refused a thread (EAGAIN). Undo the bookkeeping; the job stays
             // queued for the threads that exist, or for the next push to retry.
-            lock(&self.stealers).retain(|(other, _)| *other != id);
-            self.searching.fetch_sub(1, Ordering::SeqCst);
-            lock(&self.sleep).alive -= 1;
-            self.notify_quiet();
+            lock(&this.stealers).retain(|(other, _)| *other != id);
+            this.searching.fetch_sub(1, Ordering::SeqCst);
+            lock(&this.sleep).alive -= 1;
+            this.notify_quiet();
         }
     }
 
     /// The body of a pool thread. It starts out searching. `epoch` is the retire
     /// epoch when it was started: once that changes, the thread exits the next time
     /// it has nothing to do.
-    fn thread_main(self: Arc<Self>, id: usize, epoch: u64, worker: Worker<ErasedJob>) {
+    fn thread_main(this: Arc<Self>, id: usize, epoch: u64, worker: Worker<ErasedJob>) {
         #[cfg(not(loom))]
         let worker = {
-            let key = self.key();
+            let key = Inner::key(&this);
             LOCAL.with(|local| *local.borrow_mut() = Some((key, worker)));
             LocalWorker
         };
@@ -545,7 +559,7 @@ impl Inner {
             // Searching.
             let mut found = None;
             for _ in 0..SEARCH_ROUNDS_BEFORE_SLEEP {
-                found = self.find_job(&worker);
+                found = this.find_job(&worker);
                 if found.is_some() {
                     break;
                 }
@@ -553,30 +567,34 @@ impl Inner {
             }
             match found {
                 Some(job) => {
-                    self.queued.fetch_sub(1, Ordering::SeqCst);
-                    self.busy.fetch_add(1, Ordering::SeqCst);
+                    this.queued.fetch_sub(1, Ordering::SeqCst);
+                    this.busy.fetch_add(1, Ordering::SeqCst);
                     // Stop searching; if we were the last searcher and work is left,
                     // hand the search on so that job does not wait for us.
-                    if self.searching.fetch_sub(1, Ordering::SeqCst) == 1
-                        && self.queued.load(Ordering::SeqCst) > 0
-                    {
-                        self.notify_work();
+                    let was_last = this.searching.fetch_sub(1, Ordering::SeqCst) == 1;
+                    // Hand-off with a pusher that saw us searching (see `push`).
+                    store_load_fence();
+                    if was_last && this.queued.load(Ordering::SeqCst) > 0 {
+                        Inner::notify_work(&this);
                     }
                     job.run();
-                    self.busy.fetch_sub(1, Ordering::SeqCst);
-                    self.notify_quiet();
-                    self.searching.fetch_add(1, Ordering::SeqCst);
+                    this.busy.fetch_sub(1, Ordering::SeqCst);
+                    this.notify_quiet();
+                    this.searching.fetch_add(1, Ordering::SeqCst);
                 }
                 None => {
-                    self.searching.fetch_sub(1, Ordering::SeqCst);
-                    if !self.sleep_until_woken(epoch) {
+                    this.searching.fetch_sub(1, Ordering::SeqCst);
+                    // Hand-off with a pusher that saw us searching (see `push`): the
+                    // re-check of `queued` in `sleep_until_woken` comes after this.
+                    store_load_fence();
+                    if !this.sleep_until_woken(epoch) {
                         break;
                     }
                     // Woken: the waker counted us as searching already.
                 }
             }
         }
-        lock(&self.stealers).retain(|(other, _)| *other != id);
+        lock(&this.stealers).retain(|(other, _)| *other != id);
         #[cfg(not(loom))]
         LOCAL.with(|local| *local.borrow_mut() = None);
     }
@@ -585,6 +603,9 @@ impl Inner {
     /// re-check. A shutdown counts itself under the sleep lock and then checks, so
     /// either it sees what we finished or we see it and notify under the lock.
     fn notify_quiet(&self) {
+        // Hand-off with `shutdown`: we changed `busy`/`queued`/the budget, then read
+        // `shutdown_waiters`; it writes `shutdown_waiters`, then reads those.
+        store_load_fence();
         if self.shutdown_waiters.load(Ordering::SeqCst) > 0 {
             let _sleep = lock(&self.sleep);
             self.quiet.notify_all();

@@ -1,0 +1,365 @@
+//! loom models of the rules aopen promises, run against the crate's real code.
+//!
+//! Each model builds real `Pool`s, `Budget`s, lanes and parkers; under `--cfg loom`
+//! their atomics, locks and threads are loom's (the crate's `sync.rs` switch), so loom
+//! explores every interleaving of them up to the preemption bound. Descriptors are a
+//! counting fake ([`FakeFd`]) behind the crate's `Resource` trait, so the models see
+//! each open, operation and close.
+//!
+//! Each model has a seeded bug in `src/` (`--cfg aopen_mutant="..."`) that it must
+//! reject; `loom-tests/run` checks both directions.
+#![cfg(loom)]
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::time::Duration;
+
+use aopen::__loom::{open_in_lane, waker, Lane, Parker, Resource};
+use aopen::{Budget, Pool};
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+
+/// Long enough that it never fires; loom's timed waits never time out anyway.
+const NEVER: Duration = Duration::from_secs(3600);
+
+/// Runs `body` under loom with the preemption bound from `LOOM_MAX_PREEMPTIONS`
+/// (default 2), and prints how many interleavings it explored.
+fn model<F>(name: &str, body: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    static ITERATIONS: StdAtomicUsize = StdAtomicUsize::new(0);
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    let bound = builder.preemption_bound;
+    let started = std::time::Instant::now();
+    let before = ITERATIONS.load(std::sync::atomic::Ordering::SeqCst);
+    builder.check(move || {
+        ITERATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        body();
+    });
+    let explored = ITERATIONS.load(std::sync::atomic::Ordering::SeqCst) - before;
+    eprintln!(
+        "model {name}: {explored} interleavings, preemption bound {bound:?}, {:.1?}",
+        started.elapsed()
+    );
+}
+
+/// What the fake descriptor saw, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    Open,
+    OpStart(u32),
+    OpEnd(u32),
+    CloseStart,
+    CloseEnd,
+}
+
+#[derive(Default)]
+struct Log {
+    events: Mutex<Vec<Event>>,
+}
+
+impl Log {
+    fn push(&self, event: Event) {
+        self.events.lock().unwrap().push(event);
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+/// A descriptor that records its life in a [`Log`].
+struct FakeFd {
+    log: Arc<Log>,
+}
+
+impl FakeFd {
+    fn open(log: &Arc<Log>) -> io::Result<FakeFd> {
+        log.push(Event::Open);
+        Ok(FakeFd { log: log.clone() })
+    }
+
+    fn op(&mut self, id: u32) {
+        self.log.push(Event::OpStart(id));
+        self.log.push(Event::OpEnd(id));
+    }
+}
+
+impl Resource for FakeFd {
+    fn close(self) -> io::Result<()> {
+        self.log.push(Event::CloseStart);
+        self.log.push(Event::CloseEnd);
+        Ok(())
+    }
+}
+
+fn pool(threads: usize, budget: usize) -> Pool {
+    Pool::builder()
+        .max_threads(threads)
+        .descriptor_budget(budget)
+        .idle_timeout(NEVER)
+        .build()
+        .unwrap()
+}
+
+/// Checks the life of one descriptor: if it was opened, it was closed exactly once,
+/// after the open and after every operation; operations never overlap and run in
+/// issue order.
+fn assert_lifecycle(events: &[Event]) {
+    if events.is_empty() {
+        return;
+    }
+    let closes = events.iter().filter(|e| **e == Event::CloseEnd).count();
+    assert_eq!(closes, 1, "closed {closes} times: {events:?}");
+    assert_eq!(
+        &events[events.len() - 2..],
+        &[Event::CloseStart, Event::CloseEnd],
+        "close is not last: {events:?}"
+    );
+    let mut last_op = 0;
+    let mut i = 0;
+    while i < events.len() - 2 {
+        match events[i] {
+            Event::Open => assert_eq!(i, 0, "open is not first: {events:?}"),
+            Event::OpStart(id) => {
+                assert_eq!(events[i + 1], Event::OpEnd(id), "ops overlap: {events:?}");
+                assert!(id > last_op, "ops out of issue order: {events:?}");
+                last_op = id;
+                i += 1;
+            }
+            other => panic!("unexpected {other:?} before the close: {events:?}"),
+        }
+        i += 1;
+    }
+}
+
+/// A waker that does nothing, for polling a future by hand.
+fn noop_waker() -> Waker {
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn noop(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+    // SAFETY: every function of the vtable ignores the (null) data pointer.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+/// Rule 1. An open runs on the pool while its caller drops the future: whether the
+/// job was still queued (skipped: nothing opened), running (the result is dropped on
+/// the pool) or done (dropped by the caller), the descriptor is closed exactly once,
+/// after its open, and its permit comes back.
+///
+/// Mutant `abandoned_result_leaked` (the naive pool: an unwanted result is
+/// forgotten) leaves the descriptor open.
+#[test]
+fn close_after_open() {
+    model("close_after_open", || {
+        let pool = pool(1, 1);
+        let log = Arc::new(Log::default());
+        let permit = pool.budget().try_acquire().unwrap();
+        let opener = log.clone();
+        let task = open_in_lane(&pool, permit, move || FakeFd::open(&opener));
+        drop(task);
+        pool.shutdown(NEVER).unwrap();
+        let events = log.events();
+        assert!(
+            events.is_empty() || events.first() == Some(&Event::Open),
+            "{events:?}"
+        );
+        assert_lifecycle(&events);
+        assert_eq!(pool.budget().available(), 1, "permit lost: {events:?}");
+    });
+}
+
+/// Rule 2. Two operations are queued on an open descriptor, the first one's future
+/// dropped at once, then the file is dropped while the second runs: on a pool of two
+/// threads, the close never precedes or overlaps an operation, and operations run
+/// in issue order.
+///
+/// Mutant `lane_close_bypasses_queue` (the close goes straight to the pool) lets the
+/// second thread close while an operation is still queued or running.
+#[test]
+fn close_after_every_operation() {
+    model("close_after_every_operation", || {
+        let pool = pool(2, 1);
+        let log = Arc::new(Log::default());
+        let permit = pool.budget().try_acquire().unwrap();
+        let lane = Lane::new(pool.clone(), FakeFd::open(&log).unwrap(), permit);
+        drop(lane.submit(|fd| fd.op(1)));
+        let second = lane.submit(|fd| fd.op(2));
+        drop(lane);
+        aopen::block_on(second);
+        pool.shutdown(NEVER).unwrap();
+        let events = log.events();
+        assert!(events.contains(&Event::OpEnd(2)), "{events:?}");
+        assert_lifecycle(&events);
+    });
+}
+
+/// Rule 3. A permit comes back only after `close` returned: whoever gets the unit
+/// next finds the descriptor closed, so the budget is never exceeded.
+///
+/// Mutant `permit_before_close` gives the unit back first.
+#[test]
+fn permit_after_close() {
+    model("permit_after_close", || {
+        let pool = pool(1, 1);
+        let log = Arc::new(Log::default());
+        let permit = pool.budget().try_acquire().unwrap();
+        let lane = Lane::new(pool.clone(), FakeFd::open(&log).unwrap(), permit);
+        drop(lane);
+        let next = aopen::block_on(pool.budget().acquire());
+        let events = log.events();
+        assert_eq!(
+            events.last(),
+            Some(&Event::CloseEnd),
+            "a permit came back before its close returned: {events:?}"
+        );
+        drop(next);
+        pool.shutdown(NEVER).unwrap();
+    });
+}
+
+/// Rule 3, wake-ups. Two waiters, two releases back to back: both waiters get a
+/// unit, even when the second release lands before the first woken waiter ran.
+///
+/// Mutant `budget_plain_notify` (`notify(1)` instead of `notify(1.additional())`)
+/// strands the second unit: loom reports the deadlock.
+#[test]
+fn budget_two_releases_wake_two_waiters() {
+    model("budget_two_releases_wake_two_waiters", || {
+        let budget = Budget::new(2);
+        let first = budget.try_acquire().unwrap();
+        let second = budget.try_acquire().unwrap();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let budget = budget.clone();
+                // Each waiter keeps its permit (hands it back through `join`), so a
+                // unit it got cannot be released again to rescue the other waiter.
+                thread::spawn(move || aopen::block_on(budget.acquire()))
+            })
+            .collect();
+        drop(first);
+        drop(second);
+        let permits: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(budget.available(), 0);
+        drop(permits);
+        assert_eq!(budget.available(), 2);
+    });
+}
+
+/// Rule 3, cancellation. A waiter that is cancelled, perhaps after it was notified,
+/// passes the wake-up on: the other waiter always gets the released unit.
+///
+/// Mutant `acquire_drop_swallows_wakeup` (a cancelled waiter keeps its
+/// notification) leaves the other waiter asleep next to a free unit.
+#[test]
+fn budget_cancelled_waiter_passes_wakeup_on() {
+    model("budget_cancelled_waiter_passes_wakeup_on", || {
+        let budget = Budget::new(1);
+        let held = budget.try_acquire().unwrap();
+        let cancelled = {
+            let budget = budget.clone();
+            thread::spawn(move || {
+                let mut acquire = budget.acquire();
+                let waker = noop_waker();
+                let mut cx = Context::from_waker(&waker);
+                // One poll queues it (or takes the unit, if it is already back).
+                let got = Pin::new(&mut acquire).poll(&mut cx);
+                drop(got);
+                drop(acquire);
+            })
+        };
+        let patient = {
+            let budget = budget.clone();
+            thread::spawn(move || drop(aopen::block_on(budget.acquire())))
+        };
+        drop(held);
+        cancelled.join().unwrap();
+        patient.join().unwrap();
+        assert_eq!(budget.available(), 1);
+    });
+}
+
+/// The parker under `block_on`: a wake from another thread is never lost, whether
+/// it lands before the park, during it, or after.
+///
+/// Mutant `parker_notify_without_lock` notifies without taking the parker's lock,
+/// so the notify can fall between the parker's state change and its wait.
+#[test]
+fn parker_never_loses_a_wakeup() {
+    model("parker_never_loses_a_wakeup", || {
+        let parker = Arc::new(Parker::new());
+        let ready = Arc::new(AtomicBool::new(false));
+        let wake = waker(&parker);
+        let setter = {
+            let ready = ready.clone();
+            thread::spawn(move || {
+                ready.store(true, Ordering::SeqCst);
+                wake.wake();
+            })
+        };
+        while !ready.load(Ordering::SeqCst) {
+            parker.park();
+        }
+        setter.join().unwrap();
+    });
+}
+
+/// `block_on` itself, woken by a waker fired from another thread.
+#[test]
+fn block_on_woken_from_another_thread() {
+    model("block_on_woken_from_another_thread", || {
+        struct Shared {
+            done: AtomicBool,
+            waker: Mutex<Option<Waker>>,
+        }
+        let shared = Arc::new(Shared {
+            done: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        });
+        let setter = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                shared.done.store(true, Ordering::SeqCst);
+                if let Some(waker) = shared.waker.lock().unwrap().take() {
+                    waker.wake();
+                }
+            })
+        };
+        aopen::block_on(std::future::poll_fn(|cx| {
+            *shared.waker.lock().unwrap() = Some(cx.waker().clone());
+            if shared.done.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }));
+        setter.join().unwrap();
+    });
+}
+
+/// The pool's sleep/wake hand-off. The only thread finishes a job and goes to sleep
+/// while the next job is pushed; then the last handle is dropped, which retires the
+/// thread: the job always runs, and retiring never drops it.
+///
+/// Mutant `pool_sleep_without_recheck` lets the thread sleep without looking at the
+/// queue once more under the sleep lock: the job is stranded.
+#[test]
+fn pool_handoff_never_strands_a_job() {
+    model("pool_handoff_never_strands_a_job", || {
+        let pool = pool(1, 1);
+        assert_eq!(aopen::block_on(pool.unblock(|| 1)), 1);
+        let second = pool.unblock(|| 2);
+        drop(pool);
+        assert_eq!(aopen::block_on(second), 2);
+    });
+}

@@ -1,0 +1,1043 @@
+//! Fault injection: `aopen` under the `LD_PRELOAD` shim of `tests/fault-shim`, which
+//! makes `open` slow and `close`, `read`, `write`, `stat`, `readdir` and `fsync` fail
+//! or come up short (see its crate docs for the `AOPEN_FAULTS` syntax).
+//!
+//! # Fault matrix (observed on Linux/glibc, std's `File` underneath)
+//!
+//! | syscall   | fault                     | observed through `aopen`                                          |
+//! |-----------|---------------------------|--------------------------------------------------------------------|
+//! | `read`    | `short=3`                 | `read`/`read_at` return 3 (as std); `read_exact`, `read_to_end`, `read_to_string`, `fs::read` return all bytes |
+//! | `write`   | `short=5`                 | `write`/`write_at` return 5 (as std); `write_all`, `fs::write` write all bytes |
+//! | `read`    | `errno=EINTR:every=2`     | every read form retries and succeeds (aopen's loops, std's `read_exact`/`read_to_end`) |
+//! | `write`   | `errno=EINTR:every=2`     | every write form retries and succeeds                             |
+//! | `open`    | `errno=EINTR:count=1`     | `open` succeeds: std's `File::open` retries `EINTR` (the shim sees 2 calls) |
+//! | `opendir` | `errno=EINTR` (once)      | `read_dir` retries (std's `opendir` path does not) and lists the directory |
+//! | `close`   | `errno=EINTR`             | `File::close` is `Ok` (aopen treats `EINTR` on close as done; the fd is gone) |
+//! | `close`   | `errno=EIO`               | `File::close` errs, `os_error == EIO`, message names `close` and the path; fd gone, permit back |
+//! | `close`   | `errno=EIO` on drop       | error lost (as documented), fd gone; `fs::read` is `Ok` (std ignores close errors) |
+//! | `closedir`| `errno=EIO`               | listing is fine; std's `Dir::drop` panics ("unexpected error during closedir") on the pool thread, aopen catches it; fd gone, permit back |
+//! | `open`    | `errno=EMFILE`            | `open`/`create`/`fs::read`/`read_dir` err with `os_error == EMFILE`, the path and the descriptor hint; permits back, no fd leaked |
+//! | `write`   | `errno=ENOSPC:nth=5`      | 5th `write` errs (`StorageFull`, `ENOSPC`), writes 1–4 and 6 are `Ok(10)`; file is 50 bytes |
+//! | `open`    | `delay=20ms`, 200 in flight | all succeed on 64 threads in ~80–150 ms (4 s serially); a 2 ms ticker on `LocalExecutor` is at worst ~0.5–10 ms late. Control: 10 such opens with std on the executor thread make it ~200 ms late |
+//! | `stat`    | `errno=EACCES`            | `metadata`, `symlink_metadata`, `metadata_batch` (each entry), `File::metadata` err with `EACCES` (`PermissionDenied`) and the path |
+//! | `fsync`   | `errno=EIO`               | `sync_all` and `sync_data` err with `EIO` and the path; the close after is `Ok` |
+//! | `readdir` | `errno=EIO:nth=1`         | `next_entry` gives `Err(EIO)` naming the directory, then `Ok(None)`: std ends a listing at its first `readdir` error, so the entries are not listed |
+//! | any       | bad `AOPEN_FAULTS`        | the shim prints one message and aborts the process at load       |
+//!
+//! Every scenario ends with `pool.shutdown(10 s)` and checks that no descriptor whose
+//! `/proc/self/fd` link names the test directory is left and that every permit of the
+//! budget is back.
+//!
+//! # How the tests run
+//!
+//! Each parent test builds the shim once (`cargo build -p aopen-fault-shim`, same
+//! target directory and profile as this binary), makes a temp directory named
+//! `aopen-fault-<scenario>-*` with the files it needs, and re-runs this test binary as
+//! a child: `--exact child_<scenario>` with `LD_PRELOAD=<shim>`,
+//! `AOPEN_FAULTS=<rules>`, [`CHILD_ENV`] naming the scenario and [`DIR_ENV`] the
+//! directory. The `child_*` tests return at once unless [`CHILD_ENV`] names them; the
+//! child asserts, then prints one `AOPEN-FAULT-RESULT key=value ...` line, which the
+//! parent checks. Every rule selects the test directory with `path=`, so the harness's
+//! own output is never touched (the shim only faults descriptors it saw opened anyway).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::io::{self, Read, SeekFrom};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use aopen::fs::os_error;
+use aopen::{LocalExecutor, Pool};
+
+/// Names the scenario a child process runs.
+const CHILD_ENV: &str = "AOPEN_FAULT_CHILD";
+
+/// The child's test directory.
+const DIR_ENV: &str = "AOPEN_FAULT_DIR";
+
+/// The start of the line a child prints its results on.
+const RESULT_TAG: &str = "AOPEN-FAULT-RESULT";
+
+/// The glob every rule uses: the test directories' names contain it.
+const IN_TEST_DIR: &str = "path=*aopen-fault-*";
+
+/// How long a child may run before it counts as hung.
+const CHILD_LIMIT: Duration = Duration::from_secs(180);
+
+/// How long `pool.shutdown` may take at the end of a scenario.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
+
+/// The delay of the slow-open scenario.
+const OPEN_DELAY: Duration = Duration::from_millis(20);
+
+/// Opens in flight in the slow-open scenario.
+const SLOW_OPENS: usize = 200;
+
+/// The ticker's period in the slow-open scenario.
+const TICK: Duration = Duration::from_millis(2);
+
+// ---------------------------------------------------------------------------------
+// Parent side
+// ---------------------------------------------------------------------------------
+
+/// Builds the shim (once per test process) and returns the path of the `.so`.
+fn shim() -> &'static Path {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current_exe");
+        // target/<profile>/deps/faults-<hash>
+        let deps = exe.parent().expect("the test binary's directory");
+        let profile_dir = deps.parent().expect("target/<profile>");
+        let target_dir = profile_dir.parent().expect("the target directory");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("a profile directory name");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "-p", "aopen-fault-shim", "--target-dir"])
+            .arg(target_dir);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cargo.arg("--release");
+            }
+            other => {
+                cargo.args(["--profile", other]);
+            }
+        }
+        let output = cargo.output().expect("run cargo build for the shim");
+        assert!(
+            output.status.success(),
+            "building the fault shim failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let so = profile_dir.join("libaopen_fault_shim.so");
+        assert!(
+            so.is_file(),
+            "the shim was built but {} is missing",
+            so.display()
+        );
+        so
+    })
+}
+
+/// What a child process did.
+struct ChildRun {
+    scenario: String,
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    results: HashMap<String, String>,
+    /// The test directory (removed when this is dropped).
+    dir: tempfile::TempDir,
+}
+
+impl ChildRun {
+    fn context(&self) -> String {
+        format!(
+            "child {} exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.scenario, self.status, self.stdout, self.stderr
+        )
+    }
+
+    /// Asserts the child passed and printed its result line.
+    fn assert_passed(&self) -> &Self {
+        assert!(self.status.success(), "{}", self.context());
+        assert_eq!(
+            self.results.get("done").map(String::as_str),
+            Some("1"),
+            "no result line\n{}",
+            self.context()
+        );
+        self
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.results
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key}= in the result line\n{}", self.context()))
+    }
+
+    fn num(&self, key: &str) -> u64 {
+        self.get(key)
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}= is not a number\n{}", self.context()))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Runs `child_<scenario>` in a child process under the shim with `faults`, after
+/// `setup` filled its test directory.
+fn run_child(scenario: &str, faults: &str, setup: impl FnOnce(&Path)) -> ChildRun {
+    let shim = shim();
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("aopen-fault-{scenario}-"))
+        .tempdir()
+        .expect("make the test directory");
+    setup(dir.path());
+    let mut child = Command::new(std::env::current_exe().expect("current_exe"))
+        .args([
+            "--exact",
+            &format!("child_{scenario}"),
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LD_PRELOAD", shim)
+        .env("AOPEN_FAULTS", faults)
+        .env(CHILD_ENV, scenario)
+        .env(DIR_ENV, dir.path())
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the child");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + CHILD_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let status = child.wait().expect("reap the child");
+            panic!(
+                "child {scenario} ran longer than {CHILD_LIMIT:?} and was killed ({status})\n\
+                 --- stderr ---\n{}",
+                stderr.join().unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    let mut results = HashMap::new();
+    for line in stdout.lines() {
+        // The harness may have printed "test child_x ... " on the same line.
+        if let Some(at) = line.find(RESULT_TAG) {
+            let rest = &line[at + RESULT_TAG.len()..];
+            for pair in rest.split_whitespace() {
+                if let Some((key, value)) = pair.split_once('=') {
+                    results.insert(key.to_string(), value.to_string());
+                }
+            }
+        }
+    }
+    ChildRun {
+        scenario: scenario.to_string(),
+        status,
+        stdout,
+        stderr,
+        results,
+        dir,
+    }
+}
+
+/// Deterministic test bytes.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+// ---------------------------------------------------------------------------------
+// Child side
+// ---------------------------------------------------------------------------------
+
+/// The test directory if this process is the child for `scenario`; `None` in the
+/// parent (the `child_*` test then does nothing).
+fn child_dir(scenario: &str) -> Option<PathBuf> {
+    if std::env::var(CHILD_ENV).ok()? != scenario {
+        return None;
+    }
+    Some(PathBuf::from(
+        std::env::var_os(DIR_ENV).expect("the child's test directory"),
+    ))
+}
+
+/// The shim's per-rule counters, found with `dlsym`: proof the shim is loaded.
+struct Counters {
+    matched: extern "C" fn(u64) -> u64,
+    fired: extern "C" fn(u64) -> u64,
+}
+
+impl Counters {
+    fn get() -> Counters {
+        Counters {
+            matched: shim_fn(b"aopen_fault_matched\0"),
+            fired: shim_fn(b"aopen_fault_fired\0"),
+        }
+    }
+
+    fn matched(&self, rule: u64) -> u64 {
+        (self.matched)(rule)
+    }
+
+    fn fired(&self, rule: u64) -> u64 {
+        (self.fired)(rule)
+    }
+}
+
+fn shim_fn(name: &[u8]) -> extern "C" fn(u64) -> u64 {
+    let name = CStr::from_bytes_with_nul(name).expect("a NUL-terminated name");
+    // SAFETY: `dlsym` with `RTLD_DEFAULT` and a NUL-terminated name.
+    let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    assert!(
+        !found.is_null(),
+        "{name:?} not found: the fault shim is not preloaded"
+    );
+    // SAFETY: the shim defines this symbol as `extern "C" fn(u64) -> u64`.
+    unsafe { std::mem::transmute::<*mut libc::c_void, extern "C" fn(u64) -> u64>(found) }
+}
+
+/// The pool every scenario uses unless it needs more threads.
+fn small_pool() -> Pool {
+    Pool::builder()
+        .max_threads(8)
+        .descriptor_budget(16)
+        .build()
+        .expect("build the pool")
+}
+
+/// Descriptors of this process whose target names `dir`.
+fn fds_under(dir: &Path) -> usize {
+    let needle = dir.to_str().expect("a UTF-8 test directory");
+    std::fs::read_dir("/proc/self/fd")
+        .expect("list /proc/self/fd")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains(needle))
+        .count()
+}
+
+/// Asserts every permit of `pool` is free right now.
+fn assert_budget_full(pool: &Pool) {
+    assert_eq!(
+        pool.budget().available(),
+        pool.budget().capacity(),
+        "permits still held: {:?}",
+        pool.stats()
+    );
+}
+
+/// Key-value results, printed on one line once the scenario passed.
+#[derive(Default)]
+struct Report(Vec<(String, String)>);
+
+impl Report {
+    fn add(&mut self, key: &str, value: impl ToString) {
+        self.0.push((key.to_string(), value.to_string()));
+    }
+
+    /// The end of every scenario: shut the pool down, check nothing under `dir` is
+    /// open and the budget is full, and print the result line.
+    fn finish(mut self, pool: Pool, dir: &Path) {
+        pool.shutdown(SHUTDOWN_LIMIT)
+            .expect("the pool shuts down in time");
+        assert_budget_full(&pool);
+        assert_eq!(fds_under(dir), 0, "descriptors under {dir:?} left open");
+        self.add("done", 1);
+        let line: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("\n{RESULT_TAG} {}", line.join(" "));
+    }
+}
+
+/// The message of `err`, with its path payload.
+fn message(err: &io::Error) -> String {
+    err.to_string()
+}
+
+// ---------------------------------------------------------------------------------
+// Short reads
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn short_reads() {
+    let run = run_child(
+        "short_reads",
+        &format!("read:short=3:{IN_TEST_DIR}"),
+        |dir| {
+            std::fs::write(dir.join("data.bin"), pattern(10_000)).unwrap();
+            std::fs::write(dir.join("text.txt"), "short reads, whole strings\n").unwrap();
+        },
+    );
+    run.assert_passed();
+    assert_eq!(run.num("read"), 3, "a plain read is short, as std's");
+    assert_eq!(run.num("read_at"), 3);
+    assert!(run.num("fired") > 10_000 / 3, "{}", run.context());
+}
+
+#[test]
+fn child_short_reads() {
+    let Some(dir) = child_dir("short_reads") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let path = dir.join("data.bin");
+    let want = pattern(10_000);
+    let mut report = Report::default();
+    aopen::block_on(async {
+        let mut file = fs.open(&path).await.unwrap();
+        let mut buf = vec![0; want.len()];
+        file.read_exact(&mut buf).await.unwrap();
+        assert_eq!(buf, want, "read_exact");
+        file.close().await.unwrap();
+
+        let mut file = fs.open(&path).await.unwrap();
+        let mut all = Vec::new();
+        assert_eq!(file.read_to_end(&mut all).await.unwrap(), want.len());
+        assert_eq!(all, want, "read_to_end");
+        let mut small = [0u8; 100];
+        let n = file.read_at(&mut small, 10).await.unwrap();
+        assert_eq!(&small[..n], &want[10..10 + n]);
+        report.add("read_at", n);
+        file.close().await.unwrap();
+
+        let mut file = fs.open(&path).await.unwrap();
+        let n = file.read(&mut small).await.unwrap();
+        assert_eq!(&small[..n], &want[..n]);
+        report.add("read", n);
+        drop(file);
+
+        assert_eq!(fs.read(&path).await.unwrap(), want, "fs::read");
+        assert_eq!(
+            fs.read_to_string(dir.join("text.txt")).await.unwrap(),
+            "short reads, whole strings\n"
+        );
+        let mut file = fs.open(dir.join("text.txt")).await.unwrap();
+        let mut text = String::new();
+        file.read_to_string(&mut text).await.unwrap();
+        assert_eq!(text, "short reads, whole strings\n");
+    });
+    report.add("fired", Counters::get().fired(0));
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// Short writes
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn short_writes() {
+    let run = run_child(
+        "short_writes",
+        &format!("write:short=5:{IN_TEST_DIR}"),
+        |_| {},
+    );
+    run.assert_passed();
+    assert_eq!(run.num("write"), 5);
+    assert_eq!(run.num("write_at"), 5);
+    assert!(run.num("fired") >= 2 * 100_000 / 5, "{}", run.context());
+    // Checked again here, without the shim.
+    let data = pattern(100_000);
+    let mut want = data.clone();
+    want.extend_from_slice(&data[..5]);
+    want.extend_from_slice(&data[..5]);
+    assert_eq!(std::fs::read(run.path("out.bin")).unwrap(), want);
+    assert_eq!(std::fs::read(run.path("whole.bin")).unwrap(), data);
+}
+
+#[test]
+fn child_short_writes() {
+    let Some(dir) = child_dir("short_writes") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let data = pattern(100_000);
+    let mut report = Report::default();
+    aopen::block_on(async {
+        let path = dir.join("out.bin");
+        let mut file = fs
+            .options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .unwrap();
+        file.write_all(&data).await.unwrap();
+        report.add("write", file.write(&data[..100]).await.unwrap());
+        report.add(
+            "write_at",
+            file.write_at(&data[..100], data.len() as u64 + 5)
+                .await
+                .unwrap(),
+        );
+        file.close().await.unwrap();
+        // This read goes through the shim too, but only writes are shortened.
+        let written = std::fs::read(&path).unwrap();
+        assert_eq!(written.len(), data.len() + 10);
+        assert_eq!(&written[..data.len()], &data[..], "write_all");
+
+        fs.write(dir.join("whole.bin"), data.clone()).await.unwrap();
+        assert_eq!(fs.read(dir.join("whole.bin")).await.unwrap(), data);
+    });
+    report.add("fired", Counters::get().fired(0));
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// EINTR on reads and writes
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn eintr_reads_and_writes() {
+    let faults =
+        format!("read:errno=EINTR:every=2:{IN_TEST_DIR};write:errno=EINTR:every=2:{IN_TEST_DIR}");
+    let run = run_child("eintr_rw", &faults, |_| {});
+    run.assert_passed();
+    assert!(run.num("read_fired") > 0, "{}", run.context());
+    assert!(run.num("write_fired") > 0, "{}", run.context());
+    let data = pattern(10_000);
+    assert_eq!(std::fs::read(run.path("rw.bin")).unwrap(), data);
+    assert_eq!(std::fs::read(run.path("whole.bin")).unwrap(), data);
+}
+
+#[test]
+fn child_eintr_rw() {
+    let Some(dir) = child_dir("eintr_rw") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let data = pattern(10_000);
+    aopen::block_on(async {
+        let path = dir.join("rw.bin");
+        let mut file = fs
+            .options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .unwrap();
+        // Several single writes, so some hit the injected EINTR and are retried.
+        for piece in data[..40].chunks(10) {
+            assert_eq!(file.write(piece).await.unwrap(), piece.len());
+        }
+        file.write_all(&data[40..9_000]).await.unwrap();
+        assert_eq!(file.write_at(&data[9_000..], 9_000).await.unwrap(), 1_000);
+        assert_eq!(file.seek(SeekFrom::Start(0)).await.unwrap(), 0);
+
+        let mut piece = [0u8; 10];
+        for i in 0..4 {
+            assert_eq!(file.read(&mut piece).await.unwrap(), 10);
+            assert_eq!(&piece[..], &data[i * 10..i * 10 + 10]);
+        }
+        let mut middle = vec![0; 4_960];
+        file.read_exact(&mut middle).await.unwrap();
+        assert_eq!(&middle[..], &data[40..5_000]);
+        let mut rest = Vec::new();
+        file.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(&rest[..], &data[5_000..]);
+        let mut at = [0u8; 100];
+        assert_eq!(file.read_at(&mut at, 100).await.unwrap(), 100);
+        assert_eq!(&at[..], &data[100..200]);
+        file.close().await.unwrap();
+
+        fs.write(dir.join("whole.bin"), data.clone()).await.unwrap();
+        assert_eq!(fs.read(&path).await.unwrap(), data);
+    });
+    let counters = Counters::get();
+    let mut report = Report::default();
+    report.add("read_fired", counters.fired(0));
+    report.add("write_fired", counters.fired(1));
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// EINTR on open, opendir and close
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn eintr_open_and_close() {
+    // Rule 0 fails the 1st matching open, rule 1 the 3rd (the first `read_dir`'s
+    // `opendir`); rule 2 fails every close with EINTR after really closing.
+    let faults = format!(
+        "open:errno=EINTR:nth=1:{IN_TEST_DIR};open:errno=EINTR:nth=3:{IN_TEST_DIR};\
+         close:errno=EINTR:{IN_TEST_DIR}"
+    );
+    let run = run_child("eintr_open", &faults, |dir| {
+        std::fs::write(dir.join("data.txt"), "eintr").unwrap();
+    });
+    run.assert_passed();
+    // std's `File::open` retried: two calls, the first failed.
+    assert_eq!(run.get("open"), "ok");
+    assert_eq!(run.num("open_calls"), 2);
+    assert_eq!(run.get("close"), "ok");
+    assert_eq!(run.get("read_dir_first"), "ok");
+    assert_eq!(run.num("listed"), 1);
+}
+
+#[test]
+fn child_eintr_open() {
+    let Some(dir) = child_dir("eintr_open") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let counters = Counters::get();
+    let mut report = Report::default();
+    aopen::block_on(async {
+        let mut file = fs.open(dir.join("data.txt")).await.unwrap();
+        report.add("open", "ok");
+        assert_eq!(counters.fired(0), 1);
+        report.add("open_calls", counters.matched(0));
+        let mut text = String::new();
+        file.read_to_string(&mut text).await.unwrap();
+        assert_eq!(text, "eintr");
+
+        // The shim really closed, then said EINTR: aopen reports success.
+        file.close().await.unwrap();
+        assert_eq!(counters.fired(2), 1);
+        report.add("close", "ok");
+        assert_eq!(fds_under(&dir), 0);
+        assert_budget_full(&pool);
+
+        // `opendir` fails once with EINTR: std does not retry it, aopen does.
+        let mut listing = fs.read_dir(&dir).await.unwrap();
+        report.add("read_dir_first", "ok");
+        // Its closedir "fails" with EINTR, which std accepts.
+        let mut listed = 0;
+        while let Some(entry) = listing.next_entry().await.unwrap() {
+            assert_eq!(entry.file_name(), "data.txt");
+            listed += 1;
+        }
+        drop(listing);
+        report.add("listed", listed);
+    });
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// EIO from close
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn close_eio() {
+    let run = run_child(
+        "close_eio",
+        &format!("close:errno=EIO:{IN_TEST_DIR}"),
+        |dir| {
+            std::fs::write(dir.join("data.txt"), "deferred error").unwrap();
+        },
+    );
+    run.assert_passed();
+    assert_eq!(run.num("close_errno"), libc::EIO as u64);
+    // The directory stream's close also got EIO: std panicked on the pool thread,
+    // the pool caught it, and the scenario went on.
+    assert!(
+        run.stderr.contains("unexpected error during closedir"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn child_close_eio() {
+    let Some(dir) = child_dir("close_eio") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let path = dir.join("data.txt");
+    let mut report = Report::default();
+    aopen::block_on(async {
+        assert_eq!(fds_under(&dir), 0);
+        let file = fs.open(&path).await.unwrap();
+        assert_eq!(fds_under(&dir), 1);
+        let err = file.close().await.unwrap_err();
+        assert_eq!(os_error(&err), Some(libc::EIO), "{err}");
+        let text = message(&err);
+        assert!(text.contains("close"), "{text}");
+        assert!(text.contains(path.to_str().unwrap()), "{text}");
+        report.add("close_errno", os_error(&err).unwrap());
+        // The shim ran the real close before reporting EIO: the fd is gone, and the
+        // permit came back after it.
+        assert_eq!(fds_under(&dir), 0);
+        assert_budget_full(&pool);
+
+        // Written file, explicit close: same.
+        let mut file = fs
+            .options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join("out.txt"))
+            .await
+            .unwrap();
+        file.write_all(b"lost?").await.unwrap();
+        let err = file.close().await.unwrap_err();
+        assert_eq!(os_error(&err), Some(libc::EIO), "{err}");
+
+        // Dropped file: the error is lost, the descriptor still closed (checked by
+        // `finish` after the shutdown).
+        drop(fs.open(&path).await.unwrap());
+
+        // std's own File drops ignore close errors.
+        assert_eq!(fs.read(&path).await.unwrap(), b"deferred error");
+
+        // A directory stream's closedir fails too.
+        let mut listing = fs.read_dir(&dir).await.unwrap();
+        let mut listed = 0;
+        while listing.next_entry().await.unwrap().is_some() {
+            listed += 1;
+        }
+        assert_eq!(listed, 2);
+    });
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// EMFILE from the OS, despite the budget
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn emfile_from_os() {
+    let run = run_child(
+        "emfile",
+        &format!("open:errno=EMFILE:{IN_TEST_DIR}"),
+        |dir| {
+            std::fs::write(dir.join("data.txt"), "unreachable").unwrap();
+        },
+    );
+    run.assert_passed();
+    assert_eq!(run.num("failed"), 100);
+}
+
+#[test]
+fn child_emfile() {
+    let Some(dir) = child_dir("emfile") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let path = dir.join("data.txt");
+    let mut report = Report::default();
+    let check = |err: &io::Error, what: &str| {
+        assert_eq!(os_error(err), Some(libc::EMFILE), "{what}: {err}");
+        let text = message(err);
+        assert!(text.contains(dir.to_str().unwrap()), "{what}: {text}");
+        assert!(text.contains("out of file descriptors"), "{what}: {text}");
+        assert_budget_full(&pool);
+        assert_eq!(fds_under(&dir), 0, "{what}");
+    };
+    aopen::block_on(async {
+        let baseline = fds_under(&dir);
+        assert_eq!(baseline, 0);
+        check(&fs.open(&path).await.unwrap_err(), "open");
+        let create = fs
+            .options()
+            .write(true)
+            .create(true)
+            .open(dir.join("new.txt"))
+            .await;
+        check(&create.unwrap_err(), "create");
+        check(&fs.read(&path).await.unwrap_err(), "fs::read");
+        check(&fs.read_dir(&dir).await.unwrap_err(), "read_dir");
+
+        // Many at once, more than the budget: each fails, each permit comes back.
+        let opens: Vec<_> = (0..100).map(|_| fs.open(&path)).collect();
+        let mut failed = 0;
+        for result in futures::future::join_all(opens).await {
+            check(&result.unwrap_err(), "concurrent open");
+            failed += 1;
+        }
+        report.add("failed", failed);
+    });
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// ENOSPC on the 5th write
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn enospc_on_fifth_write() {
+    let run = run_child(
+        "enospc",
+        &format!("write:errno=ENOSPC:nth=5:{IN_TEST_DIR}"),
+        |_| {},
+    );
+    run.assert_passed();
+    assert_eq!(run.get("writes"), "ok,ok,ok,ok,ENOSPC,ok");
+    assert_eq!(run.get("kind"), "StorageFull");
+    assert_eq!(std::fs::read(run.path("out.txt")).unwrap().len(), 50);
+}
+
+#[test]
+fn child_enospc() {
+    let Some(dir) = child_dir("enospc") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let path = dir.join("out.txt");
+    let mut report = Report::default();
+    aopen::block_on(async {
+        let mut file = fs
+            .options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let mut outcomes = Vec::new();
+        for call in 1..=6 {
+            match file.write(b"0123456789").await {
+                Ok(n) => {
+                    assert_ne!(call, 5, "the 5th write should fail");
+                    assert_eq!(n, 10);
+                    outcomes.push("ok");
+                }
+                Err(err) => {
+                    assert_eq!(call, 5, "only the 5th write fails: {err}");
+                    assert_eq!(os_error(&err), Some(libc::ENOSPC), "{err}");
+                    assert!(message(&err).contains(path.to_str().unwrap()), "{err}");
+                    report.add("kind", format!("{:?}", err.kind()));
+                    outcomes.push("ENOSPC");
+                }
+            }
+        }
+        report.add("writes", outcomes.join(","));
+        file.close().await.unwrap();
+    });
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// Slow open: the seed's heartbeat, with numbers
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn slow_open_keeps_the_executor_ticking() {
+    let run = run_child("ticker", "open:delay=20ms:path=*slow*", |dir| {
+        for i in 0..SLOW_OPENS {
+            std::fs::write(dir.join(format!("slow-{i:03}")), "zzz").unwrap();
+        }
+    });
+    run.assert_passed();
+    let worst = Duration::from_micros(run.num("worst_us"));
+    let total = Duration::from_micros(run.num("total_us"));
+    let control = Duration::from_micros(run.num("control_worst_us"));
+    println!(
+        "slow open: {SLOW_OPENS} opens of {OPEN_DELAY:?} each on 64 threads took {total:?}; \
+         the {TICK:?} ticker was at worst {worst:?} late ({} ticks). Control (std on the \
+         executor thread): {control:?} late.",
+        run.num("ticks")
+    );
+    assert!(worst < Duration::from_millis(200), "{}", run.context());
+    assert!(total < OPEN_DELAY * SLOW_OPENS as u32, "{}", run.context());
+    assert!(
+        total >= OPEN_DELAY,
+        "the delay did not happen\n{}",
+        run.context()
+    );
+    assert!(control >= OPEN_DELAY, "{}", run.context());
+}
+
+/// Ticks every [`TICK`] until `stop`, recording the worst lateness.
+async fn ticker(worst: Rc<Cell<Duration>>, stop: Rc<Cell<bool>>) -> u64 {
+    let mut ticks = 0;
+    while !stop.get() {
+        let start = Instant::now();
+        aopen::sleep(TICK).await;
+        let late = start.elapsed().saturating_sub(TICK);
+        worst.set(worst.get().max(late));
+        ticks += 1;
+    }
+    ticks
+}
+
+#[test]
+fn child_ticker() {
+    let Some(dir) = child_dir("ticker") else {
+        return;
+    };
+    let pool = Pool::builder()
+        .max_threads(64)
+        .descriptor_budget(256)
+        .build()
+        .unwrap();
+    let fs = pool.fs();
+    let slow = |i: usize| dir.join(format!("slow-{i:03}"));
+    let ex = LocalExecutor::new();
+    let mut report = Report::default();
+
+    // Through the pool.
+    let worst = Rc::new(Cell::new(Duration::ZERO));
+    let stop = Rc::new(Cell::new(false));
+    let ticks = ex.spawn(ticker(worst.clone(), stop.clone()));
+    let total = ex.run(async {
+        aopen::sleep(Duration::from_millis(10)).await;
+        let start = Instant::now();
+        let opens: Vec<_> = (0..SLOW_OPENS).map(|i| fs.open(slow(i))).collect();
+        let files: Vec<_> = futures::future::join_all(opens)
+            .await
+            .into_iter()
+            .map(|result| result.expect("every slow open succeeds"))
+            .collect();
+        let total = start.elapsed();
+        assert_eq!(files.len(), SLOW_OPENS);
+        drop(files);
+        aopen::sleep(Duration::from_millis(10)).await;
+        stop.set(true);
+        total
+    });
+    report.add("ticks", ex.run(ticks));
+    report.add("worst_us", worst.get().as_micros());
+    report.add("total_us", total.as_micros());
+
+    // Control: the same kind of open, with std, on the executor thread.
+    let control = Rc::new(Cell::new(Duration::ZERO));
+    let stop = Rc::new(Cell::new(false));
+    let ticks = ex.spawn(ticker(control.clone(), stop.clone()));
+    ex.run(async {
+        aopen::sleep(Duration::from_millis(10)).await;
+        for i in 0..10 {
+            std::fs::File::open(slow(i)).expect("std open");
+        }
+        aopen::sleep(Duration::from_millis(10)).await;
+        stop.set(true);
+    });
+    ex.run(ticks);
+    report.add("control_worst_us", control.get().as_micros());
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// stat, fsync and readdir errors
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn stat_fsync_readdir_errors() {
+    let faults = format!(
+        "stat:errno=EACCES:{IN_TEST_DIR};fsync:errno=EIO:{IN_TEST_DIR};\
+         readdir:errno=EIO:nth=1:{IN_TEST_DIR}"
+    );
+    let run = run_child("stat_sync_dir", &faults, |dir| {
+        std::fs::write(dir.join("a.txt"), "a").unwrap();
+        std::fs::write(dir.join("b.txt"), "b").unwrap();
+    });
+    run.assert_passed();
+    assert_eq!(run.get("stat_kind"), "PermissionDenied");
+    assert_eq!(run.num("batch_errors"), 2);
+    assert_eq!(run.get("listing"), "Err(EIO),None");
+}
+
+#[test]
+fn child_stat_sync_dir() {
+    let Some(dir) = child_dir("stat_sync_dir") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let a = dir.join("a.txt");
+    let mut report = Report::default();
+    let expect = |result: io::Result<std::fs::Metadata>, errno: i32, what: &str| {
+        let err = result.expect_err(what);
+        assert_eq!(os_error(&err), Some(errno), "{what}: {err}");
+        assert!(
+            message(&err).contains(dir.to_str().unwrap()),
+            "{what}: {err}"
+        );
+        err
+    };
+    aopen::block_on(async {
+        let err = expect(fs.metadata(&a).await, libc::EACCES, "metadata");
+        report.add("stat_kind", format!("{:?}", err.kind()));
+        expect(fs.symlink_metadata(&a).await, libc::EACCES, "lstat");
+        let batch = fs
+            .metadata_batch([a.clone(), dir.join("b.txt")])
+            .await
+            .unwrap();
+        let mut batch_errors = 0;
+        for result in batch {
+            expect(result, libc::EACCES, "metadata_batch");
+            batch_errors += 1;
+        }
+        report.add("batch_errors", batch_errors);
+
+        let file = fs.options().read(true).write(true).open(&a).await.unwrap();
+        expect(file.metadata().await, libc::EACCES, "File::metadata");
+        let err = file.sync_all().await.unwrap_err();
+        assert_eq!(os_error(&err), Some(libc::EIO), "sync_all: {err}");
+        assert!(message(&err).contains(a.to_str().unwrap()), "{err}");
+        let err = file.sync_data().await.unwrap_err();
+        assert_eq!(os_error(&err), Some(libc::EIO), "sync_data: {err}");
+        file.close().await.unwrap();
+
+        // The first readdir fails: std ends the listing there.
+        let mut listing = fs.read_dir(&dir).await.unwrap();
+        let mut seen = Vec::new();
+        loop {
+            match listing.next_entry().await {
+                Ok(Some(entry)) => seen.push(format!("{:?}", entry.file_name())),
+                Ok(None) => {
+                    seen.push("None".to_string());
+                    break;
+                }
+                Err(err) => {
+                    assert_eq!(os_error(&err), Some(libc::EIO), "{err}");
+                    assert!(message(&err).contains(dir.to_str().unwrap()), "{err}");
+                    seen.push("Err(EIO)".to_string());
+                }
+            }
+        }
+        report.add("listing", seen.join(","));
+    });
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// A typo in AOPEN_FAULTS
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn bad_spec_aborts() {
+    let run = run_child("bad_spec", "open:dleay=2ms", |_| {});
+    assert_eq!(
+        run.status.signal(),
+        Some(libc::SIGABRT),
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stderr.contains("aopen-fault-shim: bad AOPEN_FAULTS"),
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stderr.contains("unknown key \"dleay\""),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn child_bad_spec() {
+    // Never reached under the shim: it aborts while loading.
+    if child_dir("bad_spec").is_some() {
+        panic!("the shim accepted a bad AOPEN_FAULTS");
+    }
+}
