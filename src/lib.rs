@@ -19,11 +19,11 @@ pub use pool::{BlockingTask, Pool, PoolBuilder, PoolStats};
 #[cfg(not(loom))]
 pub use time::{sleep, sleep_until, Sleep};
 
-/// What the loom models in `loom-tests/` reach inside the crate: the real parker,
-/// lanes and open path, over the `sync.rs` switch. Only exists under `--cfg loom`.
-#[cfg(loom)]
+/// Not API: what the loom models (`loom-tests/`), the property tests and the fuzz
+/// targets reach inside the crate, so that they drive the real parker, lanes and
+/// open path with a counting fake descriptor. No semver promise.
 #[doc(hidden)]
-pub mod __loom {
+pub mod __internals {
     pub use crate::executor::parker::{waker, Parker};
     pub use crate::fs::lane::{open_in_lane, Lane, Resource};
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
-use aopen::__loom::{open_in_lane, waker, Lane, Parker, Resource};
+use aopen::__internals::{open_in_lane, waker, Lane, Parker, Resource};
 use aopen::{Budget, Pool};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
