@@ -170,6 +170,12 @@ impl Parker {
     }
 }
 
+impl Default for Parker {
+    fn default() -> Parker {
+        Parker::new()
+    }
+}
+
 impl ArcWake for Parker {
     fn wake_by_ref(this: &Arc<Self>) {
         this.unpark();
