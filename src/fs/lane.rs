@@ -30,9 +30,10 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::task::Waker;
 
 use crate::budget::Permit;
-use crate::pool::job::{Detached, ErasedJob, JobCell, Runnable};
+use crate::pool::job::{wake, Detached, ErasedJob, JobCell, Runnable};
 use crate::pool::{BlockingTask, Pool};
 use crate::sync::{lock, DynArc, Mutex};
 
@@ -195,7 +196,7 @@ impl<R: Resource> LaneInner<R> {
 }
 
 impl<R: Resource> Runnable for LaneInner<R> {
-    fn run(self: DynArc<Self>) {
+    fn run(self: DynArc<Self>) -> Option<Waker> {
         for _ in 0..LANE_BATCH {
             let job = {
                 let mut queue = lock(&self.queue);
@@ -204,14 +205,18 @@ impl<R: Resource> Runnable for LaneInner<R> {
                     None => {
                         // Empty: the next enqueue starts a new drainer.
                         queue.draining = false;
-                        return;
+                        return None;
                     }
                 }
             };
-            job.run();
+            // Wake each waiter at once: the next job in this lane may take long.
+            if let Some(waker) = job.run() {
+                wake(waker);
+            }
         }
         // More may be left: go to the back of the pool's queue, still draining.
         let again = self.clone();
         self.pool.push_job(again);
+        None
     }
 }

@@ -36,8 +36,17 @@ pub(crate) type ErasedJob = Arc<dyn Runnable>;
 
 /// What a pool thread does with a job it took from a queue.
 pub(crate) trait Runnable: Send + Sync {
-    /// Runs the job (or skips it, if it was cancelled).
-    fn run(self: Arc<Self>);
+    /// Runs the job (or skips it, if it was cancelled), and returns the waker of the
+    /// task waiting for its result, if any. The caller wakes it (with [`wake`]) once
+    /// it is itself ready for more work: a pool thread counts itself as searching
+    /// first, so the woken task's next push finds it instead of starting a thread.
+    fn run(self: Arc<Self>) -> Option<Waker>;
+}
+
+/// Wakes `waker`; a panic in the waker (user code) is caught, so it cannot unwind
+/// through a pool thread.
+pub(crate) fn wake(waker: Waker) {
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || waker.wake()));
 }
 
 /// Where a job is in its life (see the module docs for the diagram).
@@ -105,7 +114,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    fn run(self: Arc<Self>) {
+    fn run(self: Arc<Self>) -> Option<Waker> {
         let f = {
             let mut state = lock(&self.state);
             match std::mem::replace(&mut state.stage, Stage::Running) {
@@ -114,7 +123,7 @@ where
                 // The task was dropped while we sat in the queue: skip the job.
                 Stage::Over => {
                     state.stage = Stage::Over;
-                    return;
+                    return None;
                 }
                 Stage::Running | Stage::Done(_) => {
                     unreachable!("aopen: a pool job was run twice")
@@ -135,8 +144,8 @@ where
                 (state.waker.take(), None)
             }
         };
-        // Dropping the unwanted result and waking the task run code we do not own
-        // (a `Drop`, a waker); a panic there must not kill the pool thread.
+        // Dropping the unwanted result runs code we do not own (a `Drop`); a panic
+        // there must not kill the pool thread.
         #[cfg(not(aopen_mutant = "abandoned_result_leaked"))]
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(unwanted)));
         // Seeded bug for the loom model: the naive pool's hole 1. A result nobody
@@ -144,9 +153,7 @@ where
         // cleaned up.
         #[cfg(aopen_mutant = "abandoned_result_leaked")]
         std::mem::forget(unwanted);
-        if let Some(waker) = waker {
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || waker.wake()));
-        }
+        waker
     }
 }
 
@@ -273,11 +280,12 @@ impl<F: FnOnce() + Send + 'static> Detached<F> {
 }
 
 impl<F: FnOnce() + Send + 'static> Runnable for Detached<F> {
-    fn run(self: Arc<Self>) {
+    fn run(self: Arc<Self>) -> Option<Waker> {
         let f = lock(&self.f).take();
         if let Some(f) = f {
             // A panic in detached work has nobody to go to; keep the thread alive.
             let _ = panic::catch_unwind(AssertUnwindSafe(f));
         }
+        None
     }
 }

@@ -21,11 +21,14 @@
 //!   searching thread finds a job it stops searching, and if it was the last searcher
 //!   and work is left, it wakes the next thread: the pool ramps up one thread per job
 //!   taken, and never has more threads awake than it has work for.
-//! - **No lost wake-ups.** A thread only goes to sleep after it stopped searching and,
-//!   under the sleep lock, saw no job queued. A pusher either sees a searcher (which
-//!   will look again after it stops searching, and so see the job) or takes the sleep
-//!   lock after the sleeper committed to sleep (and so sees it and wakes it). The loom
-//!   model `pool_handoff` checks this.
+//! - **No lost wake-ups.** A thread moves from searching to sleeping under the
+//!   sleep lock, and only then looks at the queue once more. A pusher pushes, then
+//!   reads `searching`: either it sees a searcher (which will look at the queue after
+//!   it stops searching, and so see the job) or it takes the sleep lock after the
+//!   thread counted itself sleeping (and so wakes it). A thread that finished a job
+//!   counts itself searching again *before* it wakes the job's waiter, so the
+//!   waiter's next push finds it. The loom model `pool_handoff_never_strands_a_job`
+//!   checks this.
 //! - **Retire.** A thread that sleeps `idle_timeout` without being woken exits. A
 //!   thread only sleeps when its own deque is empty, so retiring drops no job.
 //! - **Panics.** A panic in a job is caught; the thread lives on and the panic is
@@ -577,16 +580,19 @@ impl Inner {
                     if was_last && this.queued.load(Ordering::SeqCst) > 0 {
                         Inner::notify_work(&this);
                     }
-                    job.run();
+                    let waiter = job.run();
+                    // Searching again *before* the waiter runs: its next push then
+                    // finds us, instead of waking or starting another thread.
+                    this.searching.fetch_add(1, Ordering::SeqCst);
                     this.busy.fetch_sub(1, Ordering::SeqCst);
                     this.notify_quiet();
-                    this.searching.fetch_add(1, Ordering::SeqCst);
+                    if let Some(waiter) = waiter {
+                        job::wake(waiter);
+                    }
                 }
                 None => {
-                    this.searching.fetch_sub(1, Ordering::SeqCst);
-                    // Hand-off with a pusher that saw us searching (see `push`): the
-                    // re-check of `queued` in `sleep_until_woken` comes after this.
-                    store_load_fence();
+                    // Still counted as searching: `sleep_until_woken` stops that only
+                    // once it counts us as sleeping, so a pusher always sees one.
                     if !this.sleep_until_woken(epoch) {
                         break;
                     }
@@ -612,22 +618,30 @@ impl Inner {
         }
     }
 
-    /// Sleeps until woken (returns `true`) or until it is time to exit (`false`: idle
-    /// timeout, or the pool is retiring its threads). Called when not searching.
+    /// Sleeps until woken (returns `true`, searching) or until it is time to exit
+    /// (`false`: idle timeout, or the pool is retiring its threads). Called while
+    /// searching, having found nothing.
     fn sleep_until_woken(&self, epoch: u64) -> bool {
         let mut sleep = lock(&self.sleep);
-        // Committed to sleep, but look once more under the lock: a pusher that saw no
-        // searcher either pushed before this check (we see the job) or takes the lock
-        // after we wait (and sees us sleeping).
+        // From searching to sleeping under the lock, so a pusher always sees us as
+        // one or the other (it reads `searching`, then takes this lock).
+        sleep.sleeping += 1;
+        self.searching.fetch_sub(1, Ordering::SeqCst);
+        // Hand-off with a pusher that saw us searching: we write `searching`, then
+        // read `queued`; it writes `queued`, then reads `searching` (see `push`).
+        store_load_fence();
+        // Committed to sleep, but look once more: a pusher that saw us searching
+        // pushed before this check, so we see its job here.
         #[cfg(not(aopen_mutant = "pool_sleep_without_recheck"))]
         if self.queued.load(Ordering::SeqCst) > 0 {
+            sleep.sleeping -= 1;
             self.searching.fetch_add(1, Ordering::SeqCst);
             return true;
         }
         if sleep.retire_epoch != epoch || self.handles.load(Ordering::SeqCst) == 0 {
+            sleep.sleeping -= 1;
             return self.retire(sleep);
         }
-        sleep.sleeping += 1;
         let deadline = Instant::now() + self.config.idle_timeout;
         loop {
             if sleep.wakeups > 0 {
