@@ -21,8 +21,12 @@
 //!   between its failed attempt and its `listen` is never missed.
 //! - Roughly first come, first served: a task that arrives while others wait does not try
 //!   the fast path, it queues behind them; event-listener notifies in listening order.
-//!   (A task that arrives exactly as a unit frees can still take it first; nobody waits
-//!   forever behind a stream of newcomers, because newcomers queue.)
+//!   A newcomer's one look after it started listening (needed so a release between
+//!   its attempt and its `listen` is not missed) can still take a unit that was just
+//!   freed for a woken waiter, which then queues again: "roughly" means that.
+//! - A waiter for several units (a `copy` holds two descriptors) that is woken while
+//!   fewer are free passes its wake-up on, so a waiter behind it that needs fewer is
+//!   not left asleep next to a free unit.
 
 use std::fmt;
 use std::future::Future;
@@ -62,6 +66,8 @@ struct Inner {
     waiters: AtomicUsize,
     /// Where waiters listen and releases notify.
     event: Event,
+    /// Releases so far; lets a multi-unit waiter pass a wake-up on once per release.
+    releases: AtomicUsize,
     /// Listeners of cancelled waiters, kept alive by the seeded bug of the loom model
     /// `budget_cancelled_waiter_passes_wakeup_on`.
     #[cfg(aopen_mutant = "acquire_drop_swallows_wakeup")]
@@ -87,6 +93,7 @@ impl Budget {
                 available: AtomicUsize::new(capacity),
                 waiters: AtomicUsize::new(0),
                 event: Event::new(),
+                releases: AtomicUsize::new(0),
                 #[cfg(aopen_mutant = "acquire_drop_swallows_wakeup")]
                 graveyard: crate::sync::Mutex::new(Vec::new()),
             }),
@@ -117,6 +124,7 @@ impl Budget {
             units,
             listener: None,
             queued: false,
+            passed_on_at: None,
         }
     }
 
@@ -191,6 +199,7 @@ impl Inner {
         }
         // Make the units visible *before* notifying: a woken waiter must find them.
         self.available.fetch_add(units, Ordering::SeqCst);
+        self.releases.fetch_add(1, Ordering::SeqCst);
         #[cfg(not(aopen_mutant = "budget_plain_notify"))]
         self.event.notify(units.additional());
         // Seeded bug for the loom model: plain `notify(n)` is a no-op while n other
@@ -240,6 +249,8 @@ pub struct Acquire {
     listener: Option<EventListener>,
     /// Whether this future is counted in `waiters`.
     queued: bool,
+    /// The release count when this waiter last passed a wake-up on.
+    passed_on_at: Option<usize>,
 }
 
 impl Acquire {
@@ -290,6 +301,19 @@ impl Future for Acquire {
                         this.listener = None;
                         if inner.take_units(this.units) {
                             return this.finish();
+                        }
+                        // Units are free, just not as many as we need (we wait for
+                        // several at once): the wake-up we used up was meant for
+                        // them, so pass it on before queueing again, or a waiter that
+                        // needs fewer would sleep next to a free unit.
+                        // Once per release: two such waiters must not wake each other
+                        // forever while the units they need are not there.
+                        let releases = inner.releases.load(Ordering::SeqCst);
+                        if inner.available.load(Ordering::SeqCst) > 0
+                            && this.passed_on_at != Some(releases)
+                        {
+                            this.passed_on_at = Some(releases);
+                            inner.event.notify(1.additional());
                         }
                     }
                     Poll::Pending => return Poll::Pending,
@@ -363,6 +387,7 @@ pub(crate) fn soft_nofile_limit() -> io::Result<u64> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::task::Waker;
 
     #[test]
     fn formula() {
@@ -382,6 +407,68 @@ mod tests {
         assert_eq!(budget.held(), 2);
         drop(a);
         assert_eq!(budget.available(), 1);
+    }
+
+    /// Two waiters that each need two units, one unit free: they may pass the
+    /// wake-up on once, but must not wake each other forever.
+    #[test]
+    fn multi_unit_waiters_do_not_ping_pong() {
+        use std::sync::atomic::AtomicUsize as Count;
+        use std::sync::Arc as StdArc;
+        use std::task::Wake;
+
+        struct Counter(Count);
+        impl Wake for Counter {
+            fn wake(self: StdArc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+
+        let budget = Budget::new(3);
+        let held: Vec<_> = (0..3).map(|_| budget.try_acquire().unwrap()).collect();
+        let counters = [
+            StdArc::new(Counter(Count::new(0))),
+            StdArc::new(Counter(Count::new(0))),
+        ];
+        let wakers: Vec<Waker> = counters.iter().map(|c| Waker::from(c.clone())).collect();
+        let mut waiters = [budget.acquire_units(2), budget.acquire_units(2)];
+        let mut seen = [0, 0];
+        for (i, waiter) in waiters.iter_mut().enumerate() {
+            let mut cx = Context::from_waker(&wakers[i]);
+            assert!(Pin::new(waiter).poll(&mut cx).is_pending());
+        }
+        let mut held = held.into_iter();
+        drop(held.next());
+        // Poll whoever was woken, until nobody is; a ping-pong never settles.
+        let mut rounds = 0;
+        loop {
+            let mut woken = false;
+            for (i, waiter) in waiters.iter_mut().enumerate() {
+                let now = counters[i].0.load(Ordering::SeqCst);
+                if now != seen[i] {
+                    seen[i] = now;
+                    woken = true;
+                    let mut cx = Context::from_waker(&wakers[i]);
+                    assert!(Pin::new(waiter).poll(&mut cx).is_pending());
+                }
+            }
+            if !woken {
+                break;
+            }
+            rounds += 1;
+            assert!(
+                rounds < 10,
+                "multi-unit waiters keep waking each other: {seen:?}"
+            );
+        }
+        // A second free unit wakes one of them, and it gets through.
+        drop(held.next());
+        let woken: Vec<usize> = (0..2)
+            .filter(|&i| counters[i].0.load(Ordering::SeqCst) != seen[i])
+            .collect();
+        assert_eq!(woken.len(), 1, "{seen:?}");
+        let mut cx = Context::from_waker(&wakers[woken[0]]);
+        assert!(Pin::new(&mut waiters[woken[0]]).poll(&mut cx).is_ready());
     }
 
     #[test]
