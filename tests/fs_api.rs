@@ -947,7 +947,7 @@ fn futures_are_send_and_static() {
     drop(open);
     assert_send_static(&aopen::fs::read_dir(&some_string));
     assert_send_static(&aopen::fs::metadata_batch(vec![some_string.clone()]));
-    assert_send_static(&pool.fs().write(&some_string, b"x".to_vec()));
+    assert_send_static(&pool.fs().write(&some_string, b"x"));
     assert_send_static(&OpenOptions::new().pool(&pool).read(true).open(&some_string));
     assert_send_static(&pool.fs().copy(&some_string, &some_string));
 

@@ -139,7 +139,8 @@ fn wait_quiet(pool: &Pool) {
 
 /// Polls `fut` once with a no-op waker.
 fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    let mut cx = Context::from_waker(Waker::noop());
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
     Pin::new(fut).poll(&mut cx)
 }
 
@@ -1191,7 +1192,7 @@ fn rule7_emfile_child() {
 
     let (path, err) = failure.expect("no EMFILE although the limit was lowered");
     assert!(
-        opened >= 1 && opened <= 6,
+        (1..=6).contains(&opened),
         "opened {opened} files under the lowered limit"
     );
     assert_eq!(os_error(&err), Some(libc::EMFILE), "{err:?}");
