@@ -30,7 +30,7 @@
 use std::task::Waker;
 
 use super::{arc_waker, ArcWake};
-use crate::sync::{self, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{self, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// The parker's states; see the module docs. Stored as `usize` in an atomic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +56,13 @@ impl State {
     }
 }
 
+/// How many times [`Parker::park`] yields the CPU, checking for a notification, before
+/// it sleeps. A sleep and the wake-up that ends it cost a context switch each; a
+/// yield costs one system call. Measured with 64 `stat`s in flight on 2 cores
+/// (`benches/compare.rs`): context switches per stat fell from 1.4 to below 1.
+/// Under loom no yields: they would only multiply the interleavings.
+const YIELDS_BEFORE_SLEEP: usize = if cfg!(loom) { 0 } else { 16 };
+
 /// Blocks one thread until it is unparked. See the module docs for the protocol.
 #[derive(Debug)]
 pub struct Parker {
@@ -71,6 +78,18 @@ pub struct Parker {
 }
 
 impl Parker {
+    /// Takes a pending notification (`Notified` to `Empty`), if there is one.
+    fn try_consume_notification(&self) -> bool {
+        self.state
+            .compare_exchange(
+                State::Notified as usize,
+                State::Empty as usize,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
     /// A parker in the `Empty` state.
     pub fn new() -> Parker {
         Parker {
@@ -85,17 +104,17 @@ impl Parker {
     ///
     /// Only one thread may park on a parker at a time.
     pub fn park(&self) {
-        // Fast path: consume a pending notification without touching the lock.
-        if self
-            .state
-            .compare_exchange(
-                State::Notified as usize,
-                State::Empty as usize,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-        {
+        // Fast path: consume a pending notification without touching the lock. When
+        // there is none, give the CPU away a few times before going to sleep: a wake
+        // that comes within those yields (a pool thread finishing a short job) then
+        // costs no sleep and no futex wake-up. Bounded, so this never spins forever.
+        for _ in 0..YIELDS_BEFORE_SLEEP {
+            if self.try_consume_notification() {
+                return;
+            }
+            thread::yield_now();
+        }
+        if self.try_consume_notification() {
             return;
         }
 
