@@ -27,6 +27,7 @@ mod error;
 mod file;
 pub(crate) mod lane;
 mod read_dir;
+mod remove;
 
 use std::fmt;
 use std::fs::{Metadata, Permissions};
@@ -229,13 +230,18 @@ impl Fs {
         })
     }
 
-    /// Removes a directory and everything in it, not following symlinks.
+    /// Removes a directory and everything in it, not following symlinks (a symlink
+    /// `path` is removed itself, as in std).
     ///
-    /// Caveat: this is std's `remove_dir_all`, which keeps one descriptor open per
-    /// directory level it is inside; it counts as one descriptor against the budget.
+    /// Holds at most one descriptor at a time (one permit), however deep the tree:
+    /// each directory is opened by path, emptied and closed before the next one is
+    /// opened. It refuses to follow symlinks swapped in mid-walk: a directory
+    /// replaced by a symlink or by another directory while the walk runs is never
+    /// entered (an error, or the link itself is removed), so nothing outside the
+    /// tree is deleted. (On Linux; elsewhere this is std's `remove_dir_all`.)
     pub fn remove_dir_all(&self, path: impl AsRef<Path>) -> FsFuture<()> {
         path_call(self.pool.clone(), "rm -r", path.as_ref(), 1, |path| {
-            std::fs::remove_dir_all(path)
+            remove::remove_dir_all_bounded(path)
         })
     }
 
