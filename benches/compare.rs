@@ -4,6 +4,7 @@
 //! cargo bench --bench compare              # full sizes, 5 repetitions
 //! cargo bench --bench compare -- --quick   # ~1/10 sizes, 3 repetitions (CI smoke)
 //! cargo bench --bench compare -- stat-64 readdir-100k   # only these workloads
+//! cargo bench --bench compare -- --only slow-open --only heartbeat   # the same
 //! ```
 //!
 //! The parent builds a file tree in a temporary directory, then re-executes its own
@@ -15,6 +16,12 @@
 //! from one repetition to the next), ratios are taken against the row's reference
 //! library within the same repetition, and the tables show medians. See
 //! `benches/README.md` for what each cell measures.
+//!
+//! `slow-open` and `heartbeat` need a slow `open(2)`: the parent builds the
+//! `LD_PRELOAD` fault shim of `tests/fault-shim` (`cargo build -p aopen-fault-shim`,
+//! same target directory and profile as this binary) and runs their children with
+//! `LD_PRELOAD=<shim>` and `AOPEN_FAULTS=open:delay=1ms:path=*slow*`. If the shim
+//! cannot be built, those two workloads are skipped with a notice.
 //!
 //! Run without `--bench` (as `cargo test --all-targets` does) the binary is a smoke
 //! test: 1/100 sizes, one repetition, and a non-zero exit if any child fails.
@@ -28,7 +35,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::thread;
@@ -38,6 +45,18 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// Operations in flight for the concurrent workloads.
 const IN_FLIGHT: usize = 64;
+/// Operations in flight for the slow-open workloads (`slow-open`, `heartbeat`).
+const SLOW_IN_FLIGHT: usize = 256;
+/// How long the shim delays each `open` of a `*slow*` path.
+const SLOW_DELAY: Duration = Duration::from_millis(1);
+/// The shim's rules for the slow-open workloads (must agree with [`SLOW_DELAY`]).
+const SLOW_FAULTS: &str = "open:delay=1ms:path=*slow*";
+/// The directory of the slow-open files; its name matches the shim's `*slow*`.
+const SLOW_DIR: &str = "slow-files";
+/// The heartbeat's ticker period.
+const TICK: Duration = Duration::from_millis(1);
+/// How long the heartbeat's ticker runs before the opens start (its idle baseline).
+const IDLE: Duration = Duration::from_millis(50);
 /// Directories of the stat/open tree.
 const STAT_DIRS: usize = 100;
 /// Directories of the read tree.
@@ -65,10 +84,12 @@ enum Workload {
     OpenClose,
     Read4k,
     ReadDir,
+    SlowOpen,
+    Heartbeat,
 }
 
 impl Workload {
-    const ALL: [Workload; 7] = [
+    const ALL: [Workload; 9] = [
         Workload::Noop1,
         Workload::Noop64,
         Workload::Stat64,
@@ -76,6 +97,8 @@ impl Workload {
         Workload::OpenClose,
         Workload::Read4k,
         Workload::ReadDir,
+        Workload::SlowOpen,
+        Workload::Heartbeat,
     ];
 
     fn name(self) -> &'static str {
@@ -87,6 +110,8 @@ impl Workload {
             Workload::OpenClose => "open-close",
             Workload::Read4k => "read-4k",
             Workload::ReadDir => "readdir-100k",
+            Workload::SlowOpen => "slow-open",
+            Workload::Heartbeat => "heartbeat",
         }
     }
 
@@ -102,6 +127,8 @@ impl Workload {
             Workload::Stat64 | Workload::StatBatch | Workload::OpenClose | Workload::ReadDir => {
                 100_000
             }
+            Workload::SlowOpen => 2_000,
+            Workload::Heartbeat => 10_000,
         }
     }
 
@@ -109,8 +136,14 @@ impl Workload {
     fn in_flight(self) -> usize {
         match self {
             Workload::Noop1 => 1,
+            Workload::SlowOpen | Workload::Heartbeat => SLOW_IN_FLIGHT,
             _ => IN_FLIGHT,
         }
+    }
+
+    /// Whether the children run under the fault shim (a slow `open`).
+    fn needs_shim(self) -> bool {
+        matches!(self, Workload::SlowOpen | Workload::Heartbeat)
     }
 
     /// The libraries that make sense for this workload.
@@ -118,9 +151,14 @@ impl Workload {
         use Lib::*;
         match self {
             Workload::Noop1 | Workload::Noop64 => &[Aopen, AopenLocal, Blocking, TokioMt, TokioCt],
-            Workload::Stat64 | Workload::OpenClose | Workload::Read4k => &Lib::ALL,
+            Workload::Stat64 | Workload::OpenClose | Workload::Read4k | Workload::SlowOpen => {
+                &Lib::ALL
+            }
             Workload::StatBatch => &[Aopen, Std, Std2t],
             Workload::ReadDir => &[Aopen, AopenLocal, Std, Blocking, AsyncFs, TokioMt, TokioCt],
+            // One thread runs the executor, the ticker and the opens' futures; `std`
+            // is the control (the opens themselves on that thread).
+            Workload::Heartbeat => &[AopenLocal, Blocking, AsyncFs, TokioCt, Std],
         }
     }
 
@@ -210,6 +248,12 @@ fn read_byte(i: usize) -> u8 {
     (i % 251) as u8
 }
 
+/// `slow-files/fFFFFF`: `n` empty files whose `open` the shim delays.
+fn slow_paths(root: &Path, n: usize) -> Vec<PathBuf> {
+    let dir = root.join(SLOW_DIR);
+    (0..n).map(|f| dir.join(format!("f{f:05}"))).collect()
+}
+
 /// `flat/`: one directory of `n` empty files.
 fn flat_dir(root: &Path) -> PathBuf {
     root.join("flat")
@@ -234,6 +278,10 @@ fn build_tree(root: &Path, workloads: &[Workload], divisor: usize) -> io::Result
             .map(|i| dir.join(format!("f{i:06}")))
             .collect();
         create_files(&paths, |_| &[])?;
+    }
+    if needs(&[Workload::SlowOpen, Workload::Heartbeat]) {
+        let n = size(Workload::SlowOpen).max(size(Workload::Heartbeat));
+        create_files(&slow_paths(root, n), |_| &[])?;
     }
     // Flush the new inodes now, so that write-back does not run during measurements.
     // SAFETY: `sync(2)` takes no arguments and touches no memory of ours.
@@ -283,6 +331,35 @@ struct Sample {
     cpu_secs: f64,
     peak_threads: usize,
     peak_rss_kb: u64,
+    /// The heartbeat's ticker (only for that workload).
+    lateness: Option<Lateness>,
+}
+
+/// How late the heartbeat's ticker woke, in seconds.
+#[derive(Clone, Copy, Debug)]
+struct Lateness {
+    /// The worst tick while the opens ran.
+    worst: f64,
+    /// The 99th percentile (nearest rank) of the ticks while the opens ran.
+    p99: f64,
+    /// The worst tick before the opens started: the timer's own floor.
+    idle_worst: f64,
+    /// Ticks while the opens ran.
+    ticks: usize,
+}
+
+impl Lateness {
+    fn of(ticks: &Ticks) -> Lateness {
+        let mut loaded = ticks.loaded.clone();
+        loaded.sort_by(f64::total_cmp);
+        let rank = (loaded.len() as f64 * 0.99).ceil() as usize;
+        Lateness {
+            worst: loaded.last().copied().unwrap_or(0.0),
+            p99: loaded.get(rank.saturating_sub(1)).copied().unwrap_or(0.0),
+            idle_worst: ticks.idle.iter().copied().fold(0.0, f64::max),
+            ticks: loaded.len(),
+        }
+    }
 }
 
 /// A thread that samples the process's thread count every ~1 ms.
@@ -676,8 +753,13 @@ fn run_workload(
                 }),
             }
         }
-        Workload::OpenClose => {
-            let paths = Arc::new(stat_paths(root, n));
+        Workload::OpenClose | Workload::SlowOpen => {
+            let paths = Arc::new(if w == Workload::SlowOpen {
+                slow_paths(root, n)
+            } else {
+                stat_paths(root, n)
+            });
+            // Warm the caches with `stat`, which the shim does not slow down.
             paths.iter().try_for_each(|p| std_stat(p).map(drop))?;
             match lib {
                 Std => run_std(sampler, n, 1, |i| std_open_close(&paths[i])),
@@ -803,7 +885,248 @@ fn run_workload(
                 Std2t => Err(unsupported(w, lib)),
             }
         }
+        Workload::Heartbeat => Err(io::Error::other("heartbeat runs in run_heartbeat")),
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Child: the heartbeat
+// ---------------------------------------------------------------------------------
+
+/// The heartbeat's phases, shared by the ticker and the main future.
+const PHASE_IDLE: u8 = 0;
+const PHASE_LOADED: u8 = 1;
+const PHASE_STOP: u8 = 2;
+
+/// The ticker's lateness samples, in seconds.
+#[derive(Default)]
+struct Ticks {
+    /// Before the opens started.
+    idle: Vec<f64>,
+    /// Ticks that were due or woke while the opens ran.
+    loaded: Vec<f64>,
+}
+
+/// The ticker task: sleeps [`TICK`] at a time with `sleep_until` (the library's own
+/// timer) and records how late each sleep returned, until the phase is STOP.
+async fn ticker<S, F>(phase: Arc<AtomicU8>, sleep_until: S) -> Ticks
+where
+    S: Fn(Instant) -> F,
+    F: Future<Output = ()>,
+{
+    let mut ticks = Ticks::default();
+    loop {
+        let before = phase.load(Ordering::Relaxed);
+        if before == PHASE_STOP {
+            return ticks;
+        }
+        let due = Instant::now() + TICK;
+        sleep_until(due).await;
+        let late = due.elapsed().as_secs_f64();
+        if before == PHASE_IDLE && phase.load(Ordering::Relaxed) == PHASE_IDLE {
+            ticks.idle.push(late);
+        } else {
+            ticks.loaded.push(late);
+        }
+    }
+}
+
+/// The heartbeat's main future: `idle` (the ticker's baseline), then `opens`, then
+/// stops the ticker and collects its samples. Returns (opens' wall secs, items, ticks).
+async fn heartbeat_phases(
+    phase: &AtomicU8,
+    idle: impl Future<Output = ()>,
+    opens: impl Future<Output = io::Result<u64>>,
+    ticker: impl Future<Output = io::Result<Ticks>>,
+) -> io::Result<(f64, u64, Ticks)> {
+    idle.await;
+    phase.store(PHASE_LOADED, Ordering::Relaxed);
+    let start = Instant::now();
+    let items = opens.await?;
+    let secs = start.elapsed().as_secs_f64();
+    phase.store(PHASE_STOP, Ordering::Relaxed);
+    Ok((secs, items, ticker.await?))
+}
+
+/// Completes after one `Pending` (and an immediate wake): lets the executor run
+/// other tasks, the ticker included.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// Awaits every task's count and sums them.
+async fn sum_tasks<T>(tasks: Vec<T>) -> io::Result<u64>
+where
+    T: Future<Output = io::Result<u64>>,
+{
+    let mut sum = 0;
+    for task in tasks {
+        sum += task.await?;
+    }
+    Ok(sum)
+}
+
+/// One heartbeat measurement: `n` slow opens (+ close), [`SLOW_IN_FLIGHT`] worker
+/// tasks on a single-threaded executor, next to a [`TICK`] ticker on the same
+/// executor. Returns (opens' wall secs, CPU secs of the whole run, items, lateness).
+fn run_heartbeat(
+    sampler: &Sampler,
+    lib: Lib,
+    root: &Path,
+    n: usize,
+) -> io::Result<(f64, f64, u64, Lateness)> {
+    let paths = Arc::new(slow_paths(root, n));
+    paths.iter().try_for_each(|p| std_stat(p).map(drop))?;
+    let k = SLOW_IN_FLIGHT;
+    let phase = Arc::new(AtomicU8::new(PHASE_IDLE));
+    let next = Arc::new(AtomicUsize::new(0));
+    let measured = match lib {
+        // aopen's executor and timer; `std` is the control: the same tasks call
+        // `std::fs::File::open` on the executor's thread (and yield after each).
+        Lib::AopenLocal | Lib::Std => {
+            aopen::Pool::global();
+            let ex = aopen::LocalExecutor::new();
+            let tick = ex.spawn(ticker(phase.clone(), aopen::sleep_until));
+            timed_heartbeat(sampler, || {
+                ex.run(heartbeat_phases(
+                    &phase,
+                    aopen::sleep(IDLE),
+                    async {
+                        let spawn_worker = |paths: Arc<Vec<PathBuf>>| {
+                            if lib == Lib::Std {
+                                ex.spawn(worker(next.clone(), n, move |i| {
+                                    let result = std_open_close(&paths[i]);
+                                    async move {
+                                        yield_now().await;
+                                        result
+                                    }
+                                }))
+                            } else {
+                                ex.spawn(worker(next.clone(), n, move |i| {
+                                    let open = aopen::File::open(&paths[i]);
+                                    async move {
+                                        open.await?.close().await?;
+                                        Ok(1)
+                                    }
+                                }))
+                            }
+                        };
+                        sum_tasks((0..k).map(|_| spawn_worker(paths.clone())).collect()).await
+                    },
+                    async { Ok(tick.await) },
+                ))
+            })
+        }
+        // smol's executor and timer (`async-io`), opens on `blocking`'s pool.
+        Lib::Blocking | Lib::AsyncFs => {
+            let ex = smol::LocalExecutor::new();
+            let tick = ex.spawn(ticker(phase.clone(), |due| async move {
+                smol::Timer::at(due).await;
+            }));
+            timed_heartbeat(sampler, || {
+                smol::block_on(ex.run(heartbeat_phases(
+                    &phase,
+                    async {
+                        smol::Timer::after(IDLE).await;
+                    },
+                    async {
+                        let spawn_worker = |paths: Arc<Vec<PathBuf>>| {
+                            if lib == Lib::AsyncFs {
+                                ex.spawn(worker(next.clone(), n, move |i| {
+                                    let path = paths[i].clone();
+                                    async move {
+                                        drop(async_fs::File::open(path).await?);
+                                        Ok(1)
+                                    }
+                                }))
+                            } else {
+                                ex.spawn(worker(next.clone(), n, move |i| {
+                                    let path = paths[i].clone();
+                                    blocking::unblock(move || std_open_close(&path))
+                                }))
+                            }
+                        };
+                        sum_tasks((0..k).map(|_| spawn_worker(paths.clone())).collect()).await
+                    },
+                    async { Ok(tick.await) },
+                )))
+            })
+        }
+        // tokio's current-thread runtime and timer, opens on its blocking pool.
+        Lib::TokioCt => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            let tick = rt.spawn(ticker(phase.clone(), |due| {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(due))
+            }));
+            timed_heartbeat(sampler, || {
+                rt.block_on(heartbeat_phases(
+                    &phase,
+                    // Made inside `block_on`: a tokio timer needs the runtime's context.
+                    async { tokio::time::sleep(IDLE).await },
+                    async {
+                        let tasks = (0..k)
+                            .map(|_| {
+                                let paths = paths.clone();
+                                let task = tokio::spawn(worker(next.clone(), n, move |i| {
+                                    let path = paths[i].clone();
+                                    async move {
+                                        drop(tokio::fs::File::open(path).await?);
+                                        Ok(1)
+                                    }
+                                }));
+                                async move { task.await.map_err(io::Error::other)? }
+                            })
+                            .collect();
+                        sum_tasks(tasks).await
+                    },
+                    async { tick.await.map_err(io::Error::other) },
+                ))
+            })
+        }
+        _ => Err(unsupported(Workload::Heartbeat, lib)),
+    }?;
+    let (secs, cpu_secs, items, ticks) = measured;
+    Ok((secs, cpu_secs, items, Lateness::of(&ticks)))
+}
+
+/// [`timed`] for the heartbeat: CPU time of the whole run, wall time of the opens.
+fn timed_heartbeat(
+    sampler: &Sampler,
+    f: impl FnOnce() -> io::Result<(f64, u64, Ticks)>,
+) -> io::Result<(f64, f64, u64, Ticks)> {
+    let mut out = None;
+    let (_, cpu_secs, items) = timed(sampler, || {
+        let (secs, items, ticks) = f()?;
+        out = Some((secs, ticks));
+        Ok(items)
+    })?;
+    let (secs, ticks) = out.expect("set whenever timed returns Ok");
+    Ok((secs, cpu_secs, items, ticks))
+}
+
+/// How many calls the shim's first rule acted on, or `None` if the shim is not
+/// preloaded into this process.
+fn shim_fired() -> Option<u64> {
+    // SAFETY: `dlsym` with `RTLD_DEFAULT` and a NUL-terminated name.
+    let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, b"aopen_fault_fired\0".as_ptr().cast()) };
+    if found.is_null() {
+        return None;
+    }
+    // SAFETY: the shim defines this symbol as `extern "C" fn(u64) -> u64`.
+    let fired =
+        unsafe { std::mem::transmute::<*mut libc::c_void, extern "C" fn(u64) -> u64>(found) };
+    Some(fired(0))
 }
 
 fn unsupported(w: Workload, lib: Lib) -> io::Error {
@@ -826,9 +1149,31 @@ fn child_main(args: &[String]) -> io::Result<()> {
     let w = Workload::from_name(w).ok_or_else(bad)?;
     let lib = Lib::from_name(lib).ok_or_else(bad)?;
     let n: usize = n.parse().map_err(|_| bad())?;
+    if w.needs_shim() && shim_fired().is_none() {
+        return Err(io::Error::other(format!(
+            "{} needs the fault shim in LD_PRELOAD",
+            w.name()
+        )));
+    }
     let sampler = Sampler::start();
-    let (secs, cpu_secs, items) = run_workload(&sampler, w, lib, Path::new(root), n)?;
+    let (secs, cpu_secs, items, lateness) = if w == Workload::Heartbeat {
+        let (secs, cpu_secs, items, lateness) = run_heartbeat(&sampler, lib, Path::new(root), n)?;
+        (secs, cpu_secs, items, Some(lateness))
+    } else {
+        let (secs, cpu_secs, items) = run_workload(&sampler, w, lib, Path::new(root), n)?;
+        (secs, cpu_secs, items, None)
+    };
     let (peak_threads, peak_rss_kb) = sampler.finish();
+    if let Some(fired) = shim_fired().filter(|_| w.needs_shim()) {
+        // Every open was delayed (none bypassed the shim, e.g. through a raw syscall).
+        if fired < n as u64 {
+            return Err(io::Error::other(format!(
+                "{} on {}: the shim delayed {fired} opens, expected {n}",
+                w.name(),
+                lib.name()
+            )));
+        }
+    }
     if items != n as u64 {
         return Err(io::Error::other(format!(
             "{} on {}: {items} items done, expected {n}",
@@ -836,11 +1181,18 @@ fn child_main(args: &[String]) -> io::Result<()> {
             lib.name()
         )));
     }
-    let mut out = io::stdout().lock();
-    writeln!(
-        out,
+    let mut line = format!(
         "RESULT secs={secs} cpu_secs={cpu_secs} peak_threads={peak_threads} peak_rss_kb={peak_rss_kb}"
-    )?;
+    );
+    if let Some(l) = lateness {
+        let _ = write!(
+            line,
+            " worst={} p99={} idle_worst={} ticks={}",
+            l.worst, l.p99, l.idle_worst, l.ticks
+        );
+    }
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}")?;
     out.flush()
 }
 
@@ -868,9 +1220,74 @@ fn parse_sample(line: &str) -> Option<Sample> {
         cpu_secs: fields.get("cpu_secs")?.parse().ok()?,
         peak_threads: fields.get("peak_threads")?.parse().ok()?,
         peak_rss_kb: fields.get("peak_rss_kb")?.parse().ok()?,
+        lateness: match fields.get("worst") {
+            None => None,
+            Some(worst) => Some(Lateness {
+                worst: worst.parse().ok()?,
+                p99: fields.get("p99")?.parse().ok()?,
+                idle_worst: fields.get("idle_worst")?.parse().ok()?,
+                ticks: fields.get("ticks")?.parse().ok()?,
+            }),
+        },
     })
 }
 
+/// Builds the fault shim with cargo (same target directory and profile as this
+/// binary, like `tests/faults.rs`) and returns the path of the `.so`.
+fn build_shim() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    // <target>/<profile>/deps/compare-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot find the profile directory")?;
+    let target_dir = profile_dir
+        .parent()
+        .ok_or("cannot find the target directory")?;
+    let profile = profile_dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or("the profile directory has no name")?;
+    // `cargo bench` sets CARGO for the binary it runs; else the one that built us.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "-p", "aopen-fault-shim", "--target-dir"])
+        .arg(target_dir)
+        .stdin(Stdio::null());
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let output = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let mut err = format!(
+            "`cargo build -p aopen-fault-shim` failed ({})",
+            output.status
+        );
+        if !stderr.trim().is_empty() {
+            let _ = write!(err, ": {}", stderr.trim());
+        }
+        return Err(err);
+    }
+    let so = profile_dir.join("libaopen_fault_shim.so");
+    if so.is_file() {
+        Ok(so)
+    } else {
+        Err(format!(
+            "the shim was built but {} is missing",
+            so.display()
+        ))
+    }
+}
+
+/// Runs one measurement in a child process (under the fault shim if `shim` is set).
 fn run_child(
     exe: &Path,
     w: Workload,
@@ -878,8 +1295,12 @@ fn run_child(
     root: &Path,
     n: usize,
     timeout: Duration,
+    shim: Option<&Path>,
 ) -> Result<Sample, String> {
     let mut cmd = Command::new(exe);
+    if let Some(shim) = shim {
+        cmd.env("LD_PRELOAD", shim).env("AOPEN_FAULTS", SLOW_FAULTS);
+    }
     cmd.arg("--child")
         .args([w.name(), lib.name()])
         .arg(root)
@@ -1011,7 +1432,8 @@ fn parse_args(args: &[String]) -> io::Result<Config> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--bench" | "--quick" => {}
+            // `--only <workload>` is the same as naming the workload.
+            "--bench" | "--quick" | "--only" => {}
             "--reps" => {
                 let n = it
                     .next()
@@ -1062,8 +1484,34 @@ fn parse_args(args: &[String]) -> io::Result<Config> {
 }
 
 fn parent_main(args: &[String]) -> io::Result<bool> {
-    let config = parse_args(args)?;
+    let mut config = parse_args(args)?;
     let exe = std::env::current_exe()?;
+    let mut notices = Vec::new();
+    let shim = if config.workloads.iter().any(|w| w.needs_shim()) {
+        eprintln!("[compare] building the fault shim (cargo build -p aopen-fault-shim)");
+        match build_shim() {
+            Ok(so) => Some(so),
+            Err(err) => {
+                let skipped: Vec<_> = config
+                    .workloads
+                    .iter()
+                    .filter(|w| w.needs_shim())
+                    .map(|w| w.name())
+                    .collect();
+                let notice = format!(
+                    "notice: skipped {} — they need the LD_PRELOAD fault shim, which could \
+                     not be built: {err}",
+                    skipped.join(", ")
+                );
+                eprintln!("[compare] {notice}");
+                notices.push(notice);
+                config.workloads.retain(|w| !w.needs_shim());
+                None
+            }
+        }
+    } else {
+        None
+    };
     let base = std::env::var_os("AOPEN_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
@@ -1090,7 +1538,8 @@ fn parent_main(args: &[String]) -> io::Result<bool> {
             let mut samples = Rep::new();
             // Rotate the order so that no library always runs first (or last).
             for &lib in libs.iter().cycle().skip(rep % libs.len()).take(libs.len()) {
-                let result = run_child(&exe, w, lib, root, n, config.timeout);
+                let preload = shim.as_deref().filter(|_| w.needs_shim());
+                let result = run_child(&exe, w, lib, root, n, config.timeout, preload);
                 if let Err(err) = &result {
                     eprintln!("[compare] {} / {}: {err}", w.name(), lib.name());
                     ok = false;
@@ -1127,11 +1576,12 @@ fn parent_main(args: &[String]) -> io::Result<bool> {
     );
     let _ = writeln!(
         out,
-        "command: `{command}` — mode {}, {} repetitions, {} in flight, {:.0} s \
-         (of which {:.0} s building the tree)",
+        "command: `{command}` — mode {}, {} repetitions, {} in flight ({} for slow-open and \
+         heartbeat), {:.0} s (of which {:.0} s building the tree)",
         config.mode,
         config.reps,
         IN_FLIGHT,
+        SLOW_IN_FLIGHT,
         elapsed.as_secs_f64(),
         tree_secs
     );
@@ -1143,8 +1593,36 @@ fn parent_main(args: &[String]) -> io::Result<bool> {
         defaults.budget().capacity(),
         CLEARED_ENV.join(", ")
     );
-    out.push('\n');
-    write_time_table(&mut out, &all, config.divisor);
+    if let Some(shim) = &shim {
+        let _ = writeln!(
+            out,
+            "shim: slow-open and heartbeat children run with LD_PRELOAD={} \
+             AOPEN_FAULTS={SLOW_FAULTS}",
+            shim.display()
+        );
+    }
+    for notice in &notices {
+        let _ = writeln!(out, "{notice}");
+    }
+    // The heartbeat reports lateness, not time: its own table.
+    let (heartbeat, timed_rows): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|(w, _)| *w == Workload::Heartbeat);
+    if !timed_rows.is_empty() {
+        out.push('\n');
+        write_time_table(&mut out, &timed_rows, config.divisor);
+        write_ideal(
+            &mut out,
+            &timed_rows,
+            config.divisor,
+            defaults.max_threads(),
+        );
+    }
+    if let Some((_, reps)) = heartbeat.first() {
+        out.push('\n');
+        write_heartbeat_table(&mut out, reps, config.divisor);
+    }
+    let all: Vec<_> = timed_rows.into_iter().chain(heartbeat).collect();
     out.push('\n');
     write_resource_table(&mut out, &all);
     write_noise(&mut out, &all);
@@ -1251,10 +1729,124 @@ fn write_resource_table(out: &mut String, all: &[(Workload, Vec<Rep>)]) {
     }
 }
 
+/// For `slow-open`: the ideal time (every open takes [`SLOW_DELAY`], [`SLOW_IN_FLIGHT`]
+/// at a time, nothing else costs) and each column's median time over it.
+fn write_ideal(
+    out: &mut String,
+    rows: &[(Workload, Vec<Rep>)],
+    divisor: usize,
+    aopen_threads: usize,
+) {
+    let Some((w, reps)) = rows.iter().find(|(w, _)| *w == Workload::SlowOpen) else {
+        return;
+    };
+    let n = w.full_size() / divisor;
+    let delay = SLOW_DELAY.as_secs_f64();
+    let ideal = n as f64 * delay / SLOW_IN_FLIGHT as f64;
+    let ratios: Vec<String> = w
+        .libs()
+        .iter()
+        .filter_map(|&lib| {
+            let secs = median(
+                reps.iter()
+                    .filter_map(|r| r.get(&lib)?.as_ref().ok().map(|s| s.secs))
+                    .collect(),
+            )?;
+            Some(format!("{} {:.1}×", lib.name(), secs / ideal))
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nslow-open: ideal = {n} × {} / {SLOW_IN_FLIGHT} in flight = {}; median time / ideal: {}.",
+        fmt_secs(delay),
+        fmt_secs(ideal),
+        ratios.join(", ")
+    );
+    let threads = aopen_threads.min(SLOW_IN_FLIGHT);
+    let _ = writeln!(
+        out,
+        "A pool can only overlap as many opens as it has threads: aopen's default pool has \
+         {aopen_threads}, so its floor is {n} × {} / {threads} = {}; std's is {}, std-2t's half.",
+        fmt_secs(delay),
+        fmt_secs(n as f64 * delay / threads as f64),
+        fmt_secs(n as f64 * delay)
+    );
+}
+
+/// A lateness in milliseconds (the heartbeat table's unit).
+fn fmt_ms(secs: f64) -> String {
+    let ms = secs * 1e3;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+/// What each heartbeat column runs: executor · timer · opens.
+fn heartbeat_setup(lib: Lib) -> &'static str {
+    match lib {
+        Lib::AopenLocal => "`aopen::LocalExecutor` · `aopen::sleep_until` · `aopen::File::open` + `close`",
+        Lib::Blocking => "`smol::LocalExecutor` · `smol::Timer` · `blocking::unblock(std open)`",
+        Lib::AsyncFs => "`smol::LocalExecutor` · `smol::Timer` · `async_fs::File::open`",
+        Lib::TokioCt => "tokio current-thread · `tokio::time::sleep_until` · `tokio::fs::File::open`",
+        Lib::Std => "control: `aopen::LocalExecutor` · `aopen::sleep_until` · `std::fs::File::open` in the tasks",
+        _ => "?",
+    }
+}
+
+/// The heartbeat's own table: the ticker's lateness per library.
+fn write_heartbeat_table(out: &mut String, reps: &[Rep], divisor: usize) {
+    let w = Workload::Heartbeat;
+    let _ = writeln!(
+        out,
+        "heartbeat: lateness of a {} ticker on the executor's thread while {} opens ({} each \
+         via the shim) run, {SLOW_IN_FLIGHT} in flight. Medians over repetitions (worst: median \
+         / max); idle = worst tick in the {} before the opens (the timer's own floor); opens = \
+         their wall time.",
+        fmt_secs(TICK.as_secs_f64()),
+        fmt_count(w.full_size() / divisor),
+        fmt_secs(SLOW_DELAY.as_secs_f64()),
+        fmt_secs(IDLE.as_secs_f64()),
+    );
+    out.push('\n');
+    out.push_str("| library | executor · timer · opens | worst (median / max) | p99 | idle | ticks | opens |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|\n");
+    for &lib in w.libs() {
+        let samples: Vec<(Sample, Lateness)> = reps
+            .iter()
+            .filter_map(|r| {
+                let s = r.get(&lib)?.as_ref().ok()?;
+                Some((*s, s.lateness?))
+            })
+            .collect();
+        let _ = write!(out, "| {} | {} |", lib.name(), heartbeat_setup(lib));
+        if samples.is_empty() {
+            out.push_str(" failed | | | | |\n");
+            continue;
+        }
+        let med = |f: fn(&(Sample, Lateness)) -> f64| {
+            median(samples.iter().map(f).collect()).unwrap_or(0.0)
+        };
+        let max_worst = samples.iter().map(|(_, l)| l.worst).fold(0.0, f64::max);
+        let _ = writeln!(
+            out,
+            " {} / {} | {} | {} | {:.0} | {} |",
+            fmt_ms(med(|(_, l)| l.worst)),
+            fmt_ms(max_worst),
+            fmt_ms(med(|(_, l)| l.p99)),
+            fmt_ms(med(|(_, l)| l.idle_worst)),
+            med(|(_, l)| l.ticks as f64),
+            fmt_secs(med(|(s, _)| s.secs)),
+        );
+    }
+}
+
 /// Summarises how much the repetitions of each cell spread (max / min − 1).
 fn write_noise(out: &mut String, all: &[(Workload, Vec<Rep>)]) {
     let mut spreads = Vec::new();
-    for (w, reps) in all {
+    // The heartbeat's cells are latenesses, not times.
+    for (w, reps) in all.iter().filter(|(w, _)| *w != Workload::Heartbeat) {
         for &lib in w.libs() {
             let secs: Vec<f64> = reps
                 .iter()

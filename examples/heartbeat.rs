@@ -16,6 +16,12 @@
 //!    same executor. The loop's only thread is stuck in `open(2)` for 200 ms, and so
 //!    is the ticker.
 //!
+//! With `--shim` (`cargo run --release --example heartbeat -- --shim`), the slow file
+//! system is the seed's `LD_PRELOAD` trick instead: the example builds the fault shim
+//! (`cargo build -p aopen-fault-shim`) and re-runs itself under it with
+//! `AOPEN_FAULTS=open:delay=20ms:path=*aopen-heartbeat*`, so every `open(2)` of the
+//! regular files it made takes 20 ms. The control opens 10 of them with `std`.
+//!
 //! Exits non-zero if an open failed or aopen's ticker was over 100 ms late.
 
 use std::cell::Cell;
@@ -25,11 +31,12 @@ use std::future::Future;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use aopen::{LocalExecutor, OpenOptions, Pool};
+use aopen::{LocalExecutor, OpenOptions, Pool, Task};
 
 /// How often the ticker wants to run.
 const TICK: Duration = Duration::from_millis(5);
@@ -44,10 +51,24 @@ const POOL_THREADS: usize = 64;
 const POOL_BUDGET: usize = 256;
 /// The loose bound on the ticker's lateness under aopen (it is a few ms in practice).
 const MAX_LATENESS: Duration = Duration::from_millis(100);
+/// `--shim`: the shim's rule; the files live in an `aopen-heartbeat-*` directory.
+const SHIM_FAULTS: &str = "open:delay=20ms:path=*aopen-heartbeat*";
+const SHIM_DELAY: Duration = Duration::from_millis(20);
+/// `--shim`: the control's `std` opens on the executor's thread.
+const CONTROL_OPENS: usize = 10;
+/// `--shim`: set (to the files' directory) in the child that runs under the shim.
+const SHIM_DIR_ENV: &str = "HEARTBEAT_SHIM_DIR";
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 fn main() -> Result<()> {
+    let shim = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--shim") => true,
+        Some(other) => {
+            return Err(format!("unknown argument {other:?}; usage: heartbeat [--shim]").into())
+        }
+    };
     let opens = match std::env::var(OPENS_ENV) {
         Err(_) => DEFAULT_OPENS,
         Ok(text) => match text.trim().parse() {
@@ -55,41 +76,32 @@ fn main() -> Result<()> {
             _ => return Err(format!("{OPENS_ENV}={text:?}: expected a count above 0").into()),
         },
     };
+    match (shim, std::env::var_os(SHIM_DIR_ENV)) {
+        (false, _) => fifo_demo(opens),
+        (true, None) => shim_parent(opens),
+        (true, Some(dir)) => shim_child(opens, Path::new(&dir)),
+    }
+}
+
+/// The default demo: hundreds of FIFO opens that hang until a writer appears.
+fn fifo_demo(opens: usize) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let fifos = (0..opens)
         .map(|i| mkfifo(&tmp.path().join(format!("fifo{i}"))))
         .collect::<Result<Vec<_>>>()?;
-    let pool = Pool::builder()
-        .max_threads(POOL_THREADS)
-        .descriptor_budget(POOL_BUDGET)
-        .build()?;
+    let pool = small_pool()?;
     let ex = LocalExecutor::new();
 
     println!("aopen: {opens} FIFO opens on {POOL_THREADS} pool threads, writers after {HANG:?}");
     let writers = release_after(HANG, fifos.clone());
     let ((completed, blocked, took), ticks, worst) = with_heartbeat(&ex, async {
         let start = Instant::now();
-        // One task per FIFO: open it, then close it, which frees the permit that a
-        // task still waiting for one needs.
-        let tasks: Vec<_> = fifos
-            .iter()
-            .map(|path| {
-                let open = OpenOptions::new().read(true).pool(&pool).open(path);
-                ex.spawn(async move { open.await?.close().await })
-            })
-            .collect();
+        let tasks = spawn_opens(&ex, &pool, &fifos);
         aopen::sleep(HANG / 2).await;
         // Expect: every thread busy (hung in open), more opens queued for a thread,
         // and the opens beyond the budget waiting for a permit.
         let blocked = pool.stats();
-        let mut completed = 0;
-        for task in tasks {
-            match task.await {
-                Ok(()) => completed += 1,
-                Err(err) => eprintln!("error: {err}"),
-            }
-        }
-        (completed, blocked, start.elapsed())
+        (count_ok(tasks).await, blocked, start.elapsed())
     });
     drop(writers.join().expect("writer thread panicked"));
     // Every descriptor closed and every thread gone, or an error that says what not.
@@ -99,15 +111,144 @@ fn main() -> Result<()> {
     println!("  opened and closed {completed}/{opens} in {took:.0?}");
     println!("  ticker: {ticks} ticks of {TICK:?}, worst lateness {worst:.1?}");
 
-    println!("control: std::fs::File::open of one FIFO, in a task on the same executor");
     let writers = release_after(HANG, vec![fifos[0].clone()]);
-    let (opened, std_ticks, std_worst) = with_heartbeat(&ex, async {
-        let path = fifos[0].clone();
-        ex.spawn(async move { std::fs::File::open(path) }).await
-    });
+    let std_worst = control(&ex, &fifos[..1], "of one FIFO");
     drop(writers.join().expect("writer thread panicked"));
-    drop(opened?);
-    println!("  ticker: {std_ticks} ticks of {TICK:?}, worst lateness {std_worst:.1?}");
+    report(completed, opens, worst, std_worst?)
+}
+
+/// `--shim`, first process: builds the shim, makes the files (not slowed down here),
+/// and re-runs this example under the shim.
+fn shim_parent(opens: usize) -> Result<()> {
+    let so = fault_shim()?;
+    let dir = tempfile::Builder::new()
+        .prefix("aopen-heartbeat-")
+        .tempdir()?;
+    for i in 0..opens {
+        std::fs::write(dir.path().join(format!("file{i}")), b"")?;
+    }
+    let status = Command::new(std::env::current_exe()?)
+        .arg("--shim")
+        .env("LD_PRELOAD", &so)
+        .env("AOPEN_FAULTS", SHIM_FAULTS)
+        .env(SHIM_DIR_ENV, dir.path())
+        .status()?;
+    drop(dir); // remove the files before exiting
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+/// `--shim`, under the shim: every open of the files takes [`SHIM_DELAY`].
+fn shim_child(opens: usize, dir: &Path) -> Result<()> {
+    // SAFETY: `dlsym` with `RTLD_DEFAULT` and a NUL-terminated name.
+    if unsafe {
+        libc::dlsym(
+            libc::RTLD_DEFAULT,
+            b"aopen_fault_rule_count\0".as_ptr().cast(),
+        )
+    }
+    .is_null()
+    {
+        return Err("the fault shim is not preloaded".into());
+    }
+    let files: Vec<PathBuf> = (0..opens).map(|i| dir.join(format!("file{i}"))).collect();
+    let pool = small_pool()?;
+    let ex = LocalExecutor::new();
+    println!("shim: {SHIM_FAULTS} (files in {})", dir.display());
+    println!("aopen: {opens} opens of regular files on {POOL_THREADS} pool threads");
+    let ((completed, took), ticks, worst) = with_heartbeat(&ex, async {
+        let start = Instant::now();
+        (
+            count_ok(spawn_opens(&ex, &pool, &files)).await,
+            start.elapsed(),
+        )
+    });
+    pool.shutdown(Duration::from_secs(5))?;
+    let serial = SHIM_DELAY * opens as u32;
+    println!("  opened and closed {completed}/{opens} in {took:.0?} ({serial:.1?} one by one)");
+    println!("  ticker: {ticks} ticks of {TICK:?}, worst lateness {worst:.1?}");
+    let control_files = &files[..CONTROL_OPENS.min(opens)];
+    let what = format!("of {} of those files, one by one", control_files.len());
+    let std_worst = control(&ex, control_files, &what)?;
+    report(completed, opens, worst, std_worst)
+}
+
+/// The shim's `.so` in `target/<profile>/`, built with `$CARGO` (else `cargo`).
+fn fault_shim() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?; // target/<profile>/examples/heartbeat
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("no target/<profile>")?;
+    let profile = if profile_dir.ends_with("release") {
+        "--release"
+    } else {
+        "--profile=dev"
+    };
+    let target_dir = profile_dir.parent().ok_or("no target directory")?;
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cargo.args(["build", "--quiet", "-p", "aopen-fault-shim", profile]);
+    // If the build fails, cargo says why (and a shim built earlier still works).
+    let _ = cargo.arg("--target-dir").arg(target_dir).status();
+    let so = profile_dir.join("libaopen_fault_shim.so");
+    if !so.is_file() {
+        let hint = format!("run `cargo build {profile} -p aopen-fault-shim`");
+        return Err(format!("{} is missing: {hint}", so.display()).into());
+    }
+    Ok(so)
+}
+
+/// The private pool: [`POOL_THREADS`] threads, a budget of [`POOL_BUDGET`].
+fn small_pool() -> io::Result<Pool> {
+    Pool::builder()
+        .max_threads(POOL_THREADS)
+        .descriptor_budget(POOL_BUDGET)
+        .build()
+}
+
+/// One task per path: open it, then close it, which frees the permit that a task
+/// still waiting for one needs.
+fn spawn_opens(ex: &LocalExecutor, pool: &Pool, paths: &[PathBuf]) -> Vec<Task<io::Result<()>>> {
+    let spawn = |path| {
+        let open = OpenOptions::new().read(true).pool(pool).open(path);
+        ex.spawn(async move { open.await?.close().await })
+    };
+    paths.iter().map(spawn).collect()
+}
+
+/// Awaits the open-and-close tasks; returns how many succeeded.
+async fn count_ok(tasks: Vec<Task<io::Result<()>>>) -> usize {
+    let mut completed = 0;
+    for task in tasks {
+        match task.await {
+            Ok(()) => completed += 1,
+            Err(err) => eprintln!("error: {err}"),
+        }
+    }
+    completed
+}
+
+/// The control: `std::fs::File::open` of `paths` in a task on the executor's own
+/// thread. Returns the ticker's worst lateness.
+fn control(ex: &LocalExecutor, paths: &[PathBuf], what: &str) -> Result<Duration> {
+    println!("control: std::fs::File::open {what}, in a task on the same executor");
+    let paths = paths.to_vec();
+    let (opened, ticks, worst) = with_heartbeat(ex, async {
+        ex.spawn(async move {
+            paths
+                .iter()
+                .try_for_each(|p| std::fs::File::open(p).map(drop))
+        })
+        .await
+    });
+    opened?;
+    println!("  ticker: {ticks} ticks of {TICK:?}, worst lateness {worst:.1?}");
+    Ok(worst)
+}
+
+/// Prints both latenesses; an error unless every open succeeded and aopen's ticker
+/// kept time.
+fn report(completed: usize, opens: usize, worst: Duration, std_worst: Duration) -> Result<()> {
     println!("worst lateness: aopen {worst:.1?}, blocking std {std_worst:.1?}");
     if completed != opens || worst > MAX_LATENESS {
         return Err(format!("expected {opens} opens and lateness under {MAX_LATENESS:?}").into());
