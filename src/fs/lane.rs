@@ -197,6 +197,11 @@ impl<R: Resource> LaneInner<R> {
 
 impl<R: Resource> Runnable for LaneInner<R> {
     fn run(self: DynArc<Self>) -> Option<Waker> {
+        // The waiter of the job that ran last. It is woken as soon as we know another
+        // job follows (that one may take long); if the lane runs dry instead, it goes
+        // back to the pool thread, which wakes it once it counts itself searching, so
+        // the waiter's next operation finds a thread instead of starting one.
+        let mut waiter: Option<Waker> = None;
         for _ in 0..LANE_BATCH {
             let job = {
                 let mut queue = lock(&self.queue);
@@ -205,14 +210,17 @@ impl<R: Resource> Runnable for LaneInner<R> {
                     None => {
                         // Empty: the next enqueue starts a new drainer.
                         queue.draining = false;
-                        return None;
+                        return waiter;
                     }
                 }
             };
-            // Wake each waiter at once: the next job in this lane may take long.
-            if let Some(waker) = job.run() {
-                wake(waker);
+            if let Some(earlier) = waiter.take() {
+                wake(earlier);
             }
+            waiter = job.run();
+        }
+        if let Some(earlier) = waiter.take() {
+            wake(earlier);
         }
         // More may be left: go to the back of the pool's queue, still draining.
         let again = self.clone();
