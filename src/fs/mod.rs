@@ -23,6 +23,7 @@
 //!
 //! [`Budget`]: crate::Budget
 
+mod batch;
 mod error;
 mod file;
 pub(crate) mod lane;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+pub use self::batch::{MAX_BATCH_CHUNK, MIN_BATCH_CHUNK};
 pub use self::error::{os_error, PathError};
 pub use self::file::{File, OpenOptions, MAX_TRANSFER};
 pub use self::read_dir::{DirEntry, ReadDir, READ_DIR_BATCH};
@@ -334,51 +336,16 @@ impl Fs {
         I: IntoIterator,
         I::Item: AsRef<Path>,
     {
-        let paths: Vec<PathBuf> = paths
-            .into_iter()
-            .map(|p| p.as_ref().to_path_buf())
-            .collect();
-        let pool = self.pool.clone();
-        FsFuture::new(async move {
-            let pool = resolve_pool(pool)?;
-            let chunk = batch_chunk_size(paths.len(), pool.max_threads());
-            let mut tasks = Vec::with_capacity(paths.len().div_ceil(chunk.max(1)));
-            let mut paths = paths;
-            while !paths.is_empty() {
-                let rest = paths.split_off(chunk.min(paths.len()));
-                let mine = std::mem::replace(&mut paths, rest);
-                tasks.push(pool.unblock(move || {
-                    mine.iter()
-                        .map(|path| {
-                            std::fs::metadata(path).map_err(|err| with_path("stat", path, err))
-                        })
-                        .collect::<Vec<_>>()
-                }));
+        // The paths are packed now (the future must own them); the pool is looked up
+        // now too, so a bad environment value is reported by the first poll.
+        match resolve_pool(self.pool.clone()) {
+            Ok(pool) => {
+                let batch = batch::metadata_batch(pool, paths);
+                FsFuture::new(async move { Ok(batch.await) })
             }
-            let mut results = Vec::new();
-            for task in tasks {
-                results.extend(task.await);
-            }
-            Ok(results)
-        })
+            Err(err) => FsFuture::new(async move { Err(err) }),
+        }
     }
-}
-
-/// The smallest chunk [`Fs::metadata_batch`] sends in one pool trip.
-pub const MIN_BATCH_CHUNK: usize = 64;
-
-/// The largest chunk [`Fs::metadata_batch`] sends in one pool trip, so that slow
-/// paths in one chunk do not hold back too many others.
-pub const MAX_BATCH_CHUNK: usize = 1024;
-
-/// Chunks per pool thread that [`Fs::metadata_batch`] aims for, so threads that
-/// finish early have more to take.
-const CHUNKS_PER_THREAD: usize = 4;
-
-fn batch_chunk_size(paths: usize, threads: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parallel = threads.min(cores.max(1) * 2).max(1);
-    (paths / (parallel * CHUNKS_PER_THREAD)).clamp(MIN_BATCH_CHUNK, MAX_BATCH_CHUNK)
 }
 
 macro_rules! global_fn {
