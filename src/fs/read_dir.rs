@@ -16,11 +16,17 @@ use std::path::{Path, PathBuf};
 
 use super::error::with_path;
 use super::lane::{Lane, Resource};
-use crate::pool::Pool;
+use crate::pool::{BlockingTask, Pool};
 use crate::sync::DynArc as Arc;
 
 /// Entries read per pool trip.
-pub const READ_DIR_BATCH: usize = 128;
+pub const READ_DIR_BATCH: usize = 256;
+
+/// Batches a [`ReadDir`] keeps asked for ahead of the caller. With two, the pool
+/// thread finds the next batch queued when it finishes one, instead of idling while
+/// the caller wakes up and asks (measured: 100,000 entries on ext4, one batch ahead
+/// 51–64 ms, two ahead see the README's table; std alone 39 ms).
+const READ_AHEAD: usize = 2;
 
 impl Resource for std::fs::ReadDir {
     fn close(self) -> io::Result<()> {
@@ -32,23 +38,54 @@ impl Resource for std::fs::ReadDir {
     }
 }
 
+/// What one pool trip brings back: entries, and whether the stream is exhausted.
+type Batch = (Vec<io::Result<RawEntry>>, bool);
+
+/// An entry as the pool thread read it; [`ReadDir`] turns it into a [`DirEntry`].
+struct RawEntry {
+    name: OsString,
+    ino: u64,
+    file_type: Option<FileType>,
+}
+
 /// The entries of a directory; made by [`read_dir`](super::read_dir).
+///
+/// While the caller works through one batch, the next ones are already being read on
+/// the pool (read-ahead). A batch that was asked for belongs to the
+/// `ReadDir`, not to a `next_entry` future, so cancelling `next_entry` loses no
+/// entries: the next call picks the batch up.
 pub struct ReadDir {
     /// The open stream, until it is exhausted.
     lane: Option<Lane<std::fs::ReadDir>>,
+    /// Batches asked for and not yet taken, oldest first (at most [`READ_AHEAD`]).
+    pending: VecDeque<BlockingTask<Batch>>,
     /// Entries fetched and not yet handed out.
-    buffered: VecDeque<io::Result<DirEntry>>,
+    buffered: VecDeque<io::Result<RawEntry>>,
     path: Arc<Path>,
-    pool: Pool,
+    /// Shared by every entry (one reference count, not a pool handle per entry).
+    pool: Arc<Pool>,
 }
 
 impl ReadDir {
     pub(crate) fn new(lane: Lane<std::fs::ReadDir>, path: Arc<Path>, pool: Pool) -> ReadDir {
-        ReadDir {
+        let mut read_dir = ReadDir {
             lane: Some(lane),
+            pending: VecDeque::with_capacity(READ_AHEAD),
             buffered: VecDeque::new(),
             path,
-            pool,
+            pool: Arc::new(pool),
+        };
+        read_dir.read_ahead();
+        read_dir
+    }
+
+    /// Queues batch reads until [`READ_AHEAD`] are asked for (none once the stream
+    /// is done). They run in order in the stream's lane.
+    fn read_ahead(&mut self) {
+        if let Some(lane) = &self.lane {
+            while self.pending.len() < READ_AHEAD {
+                self.pending.push_back(lane.submit(read_batch));
+            }
         }
     }
 
@@ -60,37 +97,54 @@ impl ReadDir {
     pub async fn next_entry(&mut self) -> io::Result<Option<DirEntry>> {
         loop {
             if let Some(entry) = self.buffered.pop_front() {
-                return entry.map(Some);
+                return match entry {
+                    Ok(raw) => Ok(Some(DirEntry {
+                        dir: self.path.clone(),
+                        name: raw.name,
+                        ino: raw.ino,
+                        file_type: raw.file_type,
+                        pool: self.pool.clone(),
+                    })),
+                    Err(err) => Err(with_path("read directory", &self.path, err)),
+                };
             }
-            let Some(lane) = self.lane.as_ref() else {
+            self.read_ahead();
+            let Some(oldest) = self.pending.front_mut() else {
                 return Ok(None);
             };
-            let pool = self.pool.clone();
-            let (batch, exhausted) = lane
-                .submit(move |stream| {
-                    let mut batch = Vec::with_capacity(READ_DIR_BATCH);
-                    for _ in 0..READ_DIR_BATCH {
-                        match stream.next() {
-                            Some(Ok(entry)) => batch.push(Ok(DirEntry::from_std(&entry, &pool))),
-                            Some(Err(err)) => batch.push(Err(err)),
-                            None => return (batch, true),
-                        }
-                    }
-                    (batch, false)
-                })
-                .await;
+            let (batch, exhausted) = oldest.await;
+            self.pending.pop_front();
             if exhausted {
-                // Dropping the lane queues the close behind this batch.
+                // Dropping the lane queues the close behind the batches asked for;
+                // those that have not run yet are skipped when dropped here.
                 self.lane = None;
+                self.pending.clear();
+            } else {
+                // Keep the pool reading while the caller works through this batch.
+                self.read_ahead();
             }
-            let path = &self.path;
-            self.buffered.extend(
-                batch
-                    .into_iter()
-                    .map(|entry| entry.map_err(|err| with_path("read directory", path, err))),
-            );
+            self.buffered.extend(batch);
         }
     }
+}
+
+/// One pool trip: up to [`READ_DIR_BATCH`] entries.
+fn read_batch(stream: &mut std::fs::ReadDir) -> Batch {
+    let mut batch = Vec::with_capacity(READ_DIR_BATCH);
+    for _ in 0..READ_DIR_BATCH {
+        match stream.next() {
+            Some(Ok(entry)) => batch.push(Ok(RawEntry {
+                name: entry.file_name(),
+                ino: entry.ino(),
+                // On Linux std answers this from `d_type` when the file system filled
+                // it in, and falls back to `lstat` (fine: we are on a pool thread).
+                file_type: entry.file_type().ok(),
+            })),
+            Some(Err(err)) => batch.push(Err(err)),
+            None => return (batch, true),
+        }
+    }
+    (batch, false)
 }
 
 impl fmt::Debug for ReadDir {
@@ -99,42 +153,32 @@ impl fmt::Debug for ReadDir {
             .field("path", &self.path)
             .field("open", &self.lane.is_some())
             .field("buffered", &self.buffered.len())
+            .field("reading_ahead", &self.pending.len())
             .finish()
     }
 }
 
 /// One entry of a [`ReadDir`], shaped like tokio's.
 pub struct DirEntry {
-    path: PathBuf,
+    /// The directory's path as given to `read_dir`, shared by its entries.
+    dir: Arc<Path>,
+    name: OsString,
     ino: u64,
     /// The type the listing gave (`d_type`), if it gave one.
     file_type: Option<FileType>,
-    pool: Pool,
+    /// The pool of the `ReadDir` it came from.
+    pool: Arc<Pool>,
 }
 
 impl DirEntry {
-    fn from_std(entry: &std::fs::DirEntry, pool: &Pool) -> DirEntry {
-        // On Linux std answers `file_type` from `d_type` when the file system filled
-        // it in, and falls back to `lstat` (we are on a pool thread, so that is fine).
-        DirEntry {
-            path: entry.path(),
-            ino: entry.ino(),
-            file_type: entry.file_type().ok(),
-            pool: pool.clone(),
-        }
-    }
-
     /// The full path: the directory's path joined with [`file_name`](Self::file_name).
     pub fn path(&self) -> PathBuf {
-        self.path.clone()
+        self.dir.join(&self.name)
     }
 
     /// The entry's name within its directory.
     pub fn file_name(&self) -> OsString {
-        self.path
-            .file_name()
-            .map(|name| name.to_os_string())
-            .unwrap_or_default()
+        self.name.clone()
     }
 
     /// The inode number the listing gave.
@@ -153,7 +197,7 @@ impl DirEntry {
 
     /// The entry's metadata, without following symlinks (`lstat(2)`), like std's.
     pub async fn metadata(&self) -> io::Result<Metadata> {
-        let path = self.path.clone();
+        let path = self.path();
         self.pool
             .unblock(move || {
                 std::fs::symlink_metadata(&path).map_err(|err| with_path("stat", &path, err))
@@ -165,7 +209,7 @@ impl DirEntry {
 impl fmt::Debug for DirEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DirEntry")
-            .field("path", &self.path)
+            .field("path", &self.path())
             .finish()
     }
 }
