@@ -24,8 +24,9 @@ pub const READ_DIR_BATCH: usize = 256;
 
 /// Batches a [`ReadDir`] keeps asked for ahead of the caller. With two, the pool
 /// thread finds the next batch queued when it finishes one, instead of idling while
-/// the caller wakes up and asks (measured: 100,000 entries on ext4, one batch ahead
-/// 51–64 ms, two ahead see the README's table; std alone 39 ms).
+/// the caller wakes up and asks. Measured on 100,000 entries on ext4 (2 cores): one
+/// batch ahead 51–64 ms, two ahead (and entries that keep only their name) 35–38 ms,
+/// std's own `read_dir` 31–39 ms.
 const READ_AHEAD: usize = 2;
 
 impl Resource for std::fs::ReadDir {
