@@ -105,3 +105,17 @@ fn drive<F: Future + ?Sized>(mut fut: Pin<&mut F>, parker: &Parker, waker: &Wake
         parker.park();
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod pool_tests {
+    /// `block_on` on a pool thread, waiting for another job of the same pool: the
+    /// inner job lands in the blocked thread's own deque and another thread steals it.
+    #[test]
+    fn works_inside_a_pool_job() {
+        let pool = crate::Pool::builder().max_threads(2).build().unwrap();
+        let inner = pool.clone();
+        let answer =
+            super::block_on(pool.unblock(move || super::block_on(inner.unblock(|| 21)) * 2));
+        assert_eq!(answer, 42);
+    }
+}
