@@ -88,3 +88,14 @@ pub fn os_error(err: &io::Error) -> Option<i32> {
             .and_then(|path_error| path_error.source.raw_os_error())
     })
 }
+
+/// Runs `call` again while it fails with `EINTR`, as POSIX asks of callers of
+/// `read(2)`, `write(2)` and `opendir(3)` interrupted before they did anything.
+pub(crate) fn retry_interrupted<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}

@@ -20,7 +20,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::IntoRawFd;
 use std::path::Path;
 
-use super::error::with_path;
+use super::error::{retry_interrupted, with_path};
 use super::lane::{open_in_lane, Lane, Resource};
 use super::FsFuture;
 use crate::pool::Pool;
@@ -109,12 +109,7 @@ impl File {
         let (owned, result) = self
             .lane
             .submit(move |file| {
-                let result = loop {
-                    match file.read(&mut owned) {
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                        other => break other,
-                    }
-                };
+                let result = retry_interrupted(|| file.read(&mut owned));
                 (owned, result)
             })
             .await;
@@ -174,11 +169,8 @@ impl File {
     /// `Ok(n)` means the system took those `n` bytes. Retries on `EINTR`.
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let owned = buf[..buf.len().min(MAX_TRANSFER)].to_vec();
-        self.run("write", move |file| loop {
-            match file.write(&owned) {
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
+        self.run("write", move |file| {
+            retry_interrupted(|| file.write(&owned))
         })
         .await
     }
@@ -251,12 +243,7 @@ impl File {
         let data = self
             .run("read", move |file| {
                 let mut owned = vec![0; len];
-                let n = loop {
-                    match file.read_at(&mut owned, offset) {
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                        other => break other?,
-                    }
-                };
+                let n = retry_interrupted(|| file.read_at(&mut owned, offset))?;
                 owned.truncate(n);
                 Ok(owned)
             })
@@ -269,11 +256,8 @@ impl File {
     /// file position.
     pub async fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         let owned = buf[..buf.len().min(MAX_TRANSFER)].to_vec();
-        self.run("write", move |file| loop {
-            match file.write_at(&owned, offset) {
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
+        self.run("write", move |file| {
+            retry_interrupted(|| file.write_at(&owned, offset))
         })
         .await
     }

@@ -43,7 +43,7 @@ pub use self::error::{os_error, PathError};
 pub use self::file::{File, OpenOptions, MAX_TRANSFER};
 pub use self::read_dir::{DirEntry, ReadDir, READ_DIR_BATCH};
 
-use self::error::with_path;
+use self::error::{retry_interrupted, with_path};
 use crate::pool::Pool;
 use crate::sync::DynArc as Arc;
 
@@ -315,13 +315,8 @@ impl Fs {
             let lane = lane::open_in_lane(&pool, permit, move || {
                 // `opendir` can report EINTR (std's `File::open` retries; its
                 // `read_dir` does not): retry, as for every other open.
-                let stream = loop {
-                    match std::fs::read_dir(&open_path) {
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                        other => break other,
-                    }
-                };
-                stream.map_err(|err| with_path("open directory", &open_path, err))
+                retry_interrupted(|| std::fs::read_dir(&open_path))
+                    .map_err(|err| with_path("open directory", &open_path, err))
             })
             .await?;
             Ok(ReadDir::new(lane, path, pool))
