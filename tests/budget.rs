@@ -5,55 +5,23 @@
 //! of DESIGN.md rule 3 with counting wakers: a waiter must be *woken* when a unit
 //! frees for it, not merely succeed if someone happens to poll it.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use aopen::{Budget, Permit};
+use common::{within, yield_now, CountingWaker};
 
 /// A test that runs longer than this is called hung (a lost wake-up).
 const HANG_LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs `f` on a fresh thread, failing the test if it does not finish within
-/// [`HANG_LIMIT`]. A panic in `f` is passed on.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(HANG_LIMIT) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(payload) => std::panic::resume_unwind(payload),
-            Ok(()) => unreachable!("the test thread ended without sending"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test did not finish within {HANG_LIMIT:?}: a lost wake-up?")
-        }
-    }
-}
-
-/// A waker that counts its wakes.
-#[derive(Default)]
-struct CountingWaker {
-    wakes: AtomicUsize,
-}
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// An `acquire()` future polled by hand with its own counting waker.
 struct Waiter {
@@ -97,24 +65,7 @@ impl Waiter {
     }
 
     fn wakes(&self) -> usize {
-        self.counter.wakes.load(Ordering::SeqCst)
-    }
-}
-
-/// A future that is pending once (waking itself), then ready: lets other tasks run.
-#[derive(Default)]
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        self.counter.wakes()
     }
 }
 
@@ -178,7 +129,7 @@ const STORM_CAPACITY: usize = 8;
 
 #[test]
 fn a_thousand_tasks_on_tokio_never_exceed_capacity() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let budget = Budget::new(STORM_CAPACITY);
         let holding = Arc::new(Holding::default());
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -223,7 +174,7 @@ fn a_thousand_tasks_on_tokio_never_exceed_capacity() {
 
 #[test]
 fn a_thousand_tasks_on_the_local_executor_never_exceed_capacity() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let budget = Budget::new(STORM_CAPACITY);
         // Not `Send`: the local executor does not need it.
         let now = Rc::new(Cell::new(0usize));
@@ -242,7 +193,7 @@ fn a_thousand_tasks_on_the_local_executor_never_exceed_capacity() {
                     match index % 3 {
                         0 => aopen::sleep(Duration::from_micros(100)).await,
                         1 => aopen::unblock(|| ()).await,
-                        _ => YieldNow::default().await,
+                        _ => yield_now().await,
                     }
                     now.set(now.get() - 1);
                     drop(permit);
@@ -266,7 +217,7 @@ fn a_thousand_tasks_on_the_local_executor_never_exceed_capacity() {
 
 #[test]
 fn cancelling_waiters_mid_storm_strands_no_permit() {
-    within(|| {
+    within(HANG_LIMIT, || {
         const TASKS: usize = 2_000;
         const CAPACITY: usize = 4;
         let budget = Budget::new(CAPACITY);

@@ -4,19 +4,24 @@
 //! assertions are one-sided or generous. Tests that would hang if a wake were lost
 //! run under [`within`], which turns a hang into a failure.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::process::Command;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use aopen::{block_on, sleep, LocalExecutor, Task};
+use common::{
+    drop_flag, panic_message, rerun_test, threads_named, within, yield_now, CountingWaker,
+};
 
 /// How long a test may take before [`within`] calls it hung.
 const HANG_LIMIT: Duration = Duration::from_secs(60);
@@ -26,62 +31,6 @@ const SHORT_SLEEP: Duration = Duration::from_millis(20);
 
 /// The generous upper bound for [`SHORT_SLEEP`] to complete in.
 const SHORT_SLEEP_LIMIT: Duration = Duration::from_secs(5);
-
-/// Runs `f` on a fresh thread and returns its result, failing the test if it takes
-/// longer than [`HANG_LIMIT`] (a lost wake-up shows up as a hang). A panic in `f` is
-/// passed on.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(HANG_LIMIT) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(payload) => panic::resume_unwind(payload),
-            Ok(()) => unreachable!("the test thread ended without sending"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test did not finish within {HANG_LIMIT:?}: a lost wake-up?")
-        }
-    }
-}
-
-/// Returns `Pending` once (waking itself first), then `Ready`.
-#[derive(Default)]
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-fn yield_now() -> YieldNow {
-    YieldNow::default()
-}
-
-/// Sets its flag when dropped.
-struct DropFlag(Arc<AtomicBool>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// A flag and a guard that sets it on drop.
-fn drop_flag() -> (Arc<AtomicBool>, DropFlag) {
-    let flag = Arc::new(AtomicBool::new(false));
-    (Arc::clone(&flag), DropFlag(flag))
-}
 
 /// The one-shot value slot [`Remote`] shares with the thread that fills it.
 #[derive(Default)]
@@ -141,22 +90,11 @@ fn remote(value: u32) -> (Remote, Arc<AtomicUsize>, thread::JoinHandle<ThreadId>
     (future, polls, completer)
 }
 
-/// The message of a panic payload.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::from("<non-string panic>")
-    }
-}
-
 // ---------------------------------------------------------------- block_on
 
 #[test]
 fn block_on_reuses_across_many_calls() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let mut sum = 0u64;
         for i in 0..10_000u64 {
             sum += block_on(async move {
@@ -170,7 +108,7 @@ fn block_on_reuses_across_many_calls() {
 
 #[test]
 fn block_on_nests() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let total = block_on(async {
             let a = block_on(async {
                 yield_now().await;
@@ -195,7 +133,7 @@ fn block_on_nests() {
 
 #[test]
 fn block_on_is_woken_from_another_thread_without_spinning() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let (future, polls, completer) = remote(42);
         assert_eq!(block_on(future), 42);
         assert_ne!(completer.join().unwrap(), thread::current().id());
@@ -208,7 +146,7 @@ fn block_on_is_woken_from_another_thread_without_spinning() {
 
 #[test]
 fn spawned_tasks_run_and_can_spawn_more() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = Rc::new(LocalExecutor::new());
         let not_send = Rc::new(Cell::new(0));
         let outer = ex.spawn({
@@ -239,7 +177,7 @@ fn spawned_tasks_run_and_can_spawn_more() {
 
 #[test]
 fn dropping_a_task_drops_its_future_at_once() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = LocalExecutor::new();
 
         // Never polled.
@@ -276,7 +214,7 @@ fn dropping_a_task_drops_its_future_at_once() {
 
 #[test]
 fn a_task_may_drop_other_handles_and_its_own() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = Rc::new(LocalExecutor::new());
 
         let (victim_dropped, guard) = drop_flag();
@@ -324,7 +262,7 @@ fn a_task_may_drop_other_handles_and_its_own() {
 
 #[test]
 fn a_detached_task_runs_to_completion_and_its_output_is_dropped() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = LocalExecutor::new();
         let (output_dropped, output) = drop_flag();
         let (tx, rx) = futures::channel::oneshot::channel();
@@ -343,7 +281,7 @@ fn a_detached_task_runs_to_completion_and_its_output_is_dropped() {
 
 #[test]
 fn a_task_woken_from_another_thread_is_polled_on_the_executor_thread() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = LocalExecutor::new();
         let executor_thread = thread::current().id();
         let poll_threads: Rc<RefCell<Vec<ThreadId>>> = Rc::default();
@@ -384,7 +322,7 @@ fn a_task_woken_from_another_thread_is_polled_on_the_executor_thread() {
 fn many_cross_thread_wakes_are_not_lost() {
     const TASKS: usize = 1_000;
     const WAKER_THREADS: usize = 4;
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = LocalExecutor::new();
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..TASKS)
             .map(|_| futures::channel::oneshot::channel::<usize>())
@@ -427,7 +365,7 @@ fn many_cross_thread_wakes_are_not_lost() {
 
 #[test]
 fn a_flood_of_ready_tasks_does_not_starve_the_main_future() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = LocalExecutor::new();
         let spins = Rc::new(Cell::new(0u64));
         for _ in 0..1_000 {
@@ -460,7 +398,7 @@ fn a_flood_of_ready_tasks_does_not_starve_the_main_future() {
 
 #[test]
 fn the_main_future_does_not_starve_tasks() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = LocalExecutor::new();
         let done = Rc::new(Cell::new(false));
         ex.spawn({
@@ -484,7 +422,7 @@ fn the_main_future_does_not_starve_tasks() {
 
 #[test]
 fn tasks_left_over_continue_at_the_next_run() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = LocalExecutor::new();
         let (tx, rx) = futures::channel::oneshot::channel::<u32>();
         let task = ex.spawn(async move { rx.await.unwrap() + 1 });
@@ -496,7 +434,7 @@ fn tasks_left_over_continue_at_the_next_run() {
 
 #[test]
 fn dropping_the_executor_drops_tasks_and_awaiting_them_panics() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = LocalExecutor::new();
         let (dropped, guard) = drop_flag();
         let task = ex.spawn(async move {
@@ -519,7 +457,7 @@ fn dropping_the_executor_drops_tasks_and_awaiting_them_panics() {
 
 #[test]
 fn nested_run_of_the_same_executor_panics_and_the_executor_stays_usable() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let ex = Rc::new(LocalExecutor::new());
         let task = ex.spawn({
             let ex = Rc::clone(&ex);
@@ -550,7 +488,7 @@ fn assert_short_sleep(elapsed: Duration) {
 
 #[test]
 fn sleep_under_aopen_block_on_and_local_executor() {
-    within(|| {
+    within(HANG_LIMIT, || {
         assert_short_sleep(block_on(timed_short_sleep()));
         let ex = LocalExecutor::new();
         let task = ex.spawn(timed_short_sleep());
@@ -560,7 +498,7 @@ fn sleep_under_aopen_block_on_and_local_executor() {
 
 #[test]
 fn sleep_under_tokio_current_thread() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -572,7 +510,7 @@ fn sleep_under_tokio_current_thread() {
 
 #[test]
 fn sleep_under_tokio_multi_thread() {
-    within(|| {
+    within(HANG_LIMIT, || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
@@ -588,7 +526,7 @@ fn sleep_under_tokio_multi_thread() {
 
 #[test]
 fn sleep_under_smol_and_async_executor() {
-    within(|| {
+    within(HANG_LIMIT, || {
         assert_short_sleep(smol::block_on(timed_short_sleep()));
         let ex = async_executor::Executor::new();
         let elapsed = smol::block_on(ex.run(async {
@@ -605,7 +543,7 @@ fn sleep_under_smol_and_async_executor() {
 
 #[test]
 fn sleep_under_futures_executor_and_pollster() {
-    within(|| {
+    within(HANG_LIMIT, || {
         assert_short_sleep(futures::executor::block_on(timed_short_sleep()));
         assert_short_sleep(pollster::block_on(timed_short_sleep()));
     });
@@ -618,16 +556,6 @@ fn a_zero_sleep_is_ready_at_once() {
     assert!(Pin::new(&mut zero)
         .poll(&mut Context::from_waker(&waker))
         .is_ready());
-}
-
-/// Counts wakes.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// Reports a wake on a channel.
@@ -656,11 +584,7 @@ fn sleep_wakes_the_waker_of_its_latest_poll() {
     assert!(pending(&mut timer, &second_waker));
     rx.recv_timeout(SHORT_SLEEP_LIMIT)
         .expect("the second waker was woken");
-    assert_eq!(
-        first.0.load(Ordering::SeqCst),
-        0,
-        "the replaced waker was woken"
-    );
+    assert_eq!(first.wakes(), 0, "the replaced waker was woken");
     assert!(!pending(&mut timer, &second_waker));
 }
 
@@ -673,27 +597,12 @@ fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
-/// How many threads of this process are named `name`.
-fn threads_named(name: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end() == name)
-        .count()
-}
-
 #[test]
 fn ten_thousand_sleeps_share_one_timer_thread() {
     if std::env::var_os(CHILD_ENV).is_none() {
         // Re-run just this test in a child process: other tests start threads
         // concurrently, which would make a thread count meaningless here.
-        let output = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "ten_thousand_sleeps_share_one_timer_thread",
-                "--test-threads=1",
-                "--nocapture",
-            ])
+        let output = rerun_test("ten_thousand_sleeps_share_one_timer_thread")
             .env(CHILD_ENV, "1")
             .output()
             .unwrap();

@@ -40,6 +40,9 @@
 //! parent checks. Every rule selects the test directory with `path=`, so the harness's
 //! own output is never touched (the shim only faults descriptors it saw opened anyway).
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -54,6 +57,7 @@ use std::time::{Duration, Instant};
 
 use aopen::fs::os_error;
 use aopen::{LocalExecutor, Pool};
+use common::{pool, rerun_test};
 
 /// Names the scenario a child process runs.
 const CHILD_ENV: &str = "AOPEN_FAULT_CHILD";
@@ -187,13 +191,7 @@ fn run_child(scenario: &str, faults: &str, setup: impl FnOnce(&Path)) -> ChildRu
         .tempdir()
         .expect("make the test directory");
     setup(dir.path());
-    let mut child = Command::new(std::env::current_exe().expect("current_exe"))
-        .args([
-            "--exact",
-            &format!("child_{scenario}"),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = rerun_test(&format!("child_{scenario}"))
         .env("LD_PRELOAD", shim)
         .env("AOPEN_FAULTS", faults)
         .env(CHILD_ENV, scenario)
@@ -310,11 +308,7 @@ fn shim_fn(name: &[u8]) -> extern "C" fn(u64) -> u64 {
 
 /// The pool every scenario uses unless it needs more threads.
 fn small_pool() -> Pool {
-    Pool::builder()
-        .max_threads(8)
-        .descriptor_budget(16)
-        .build()
-        .expect("build the pool")
+    pool(8, 16)
 }
 
 /// Descriptors of this process whose target names `dir`.
@@ -874,11 +868,7 @@ fn child_ticker() {
     let Some(dir) = child_dir("ticker") else {
         return;
     };
-    let pool = Pool::builder()
-        .max_threads(64)
-        .descriptor_budget(256)
-        .build()
-        .unwrap();
+    let pool = pool(64, 256);
     let fs = pool.fs();
     let slow = |i: usize| dir.join(format!("slow-{i:03}"));
     let ex = LocalExecutor::new();

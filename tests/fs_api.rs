@@ -1,81 +1,25 @@
 //! The `std::fs`-shaped API of `aopen::fs`, checked against `std::fs` on the same
 //! inputs: results, error kinds and OS error codes.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fmt::Debug;
 use std::io::{self, SeekFrom};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aopen::fs::{os_error, File, Fs, OpenOptions, MAX_TRANSFER};
-use aopen::{BlockingTask, Pool};
+use common::{fds_to, occupy, pool, tempdir, wait_for};
 use futures::executor::block_on;
 use futures::FutureExt;
-
-const DEADLINE: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------
-
-fn pool(threads: usize, budget: usize) -> Pool {
-    Pool::builder()
-        .max_threads(threads)
-        .descriptor_budget(budget)
-        .build()
-        .expect("build a private pool")
-}
-
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().canonicalize().expect("canonicalize tempdir");
-    (dir, path)
-}
-
-fn fds_to(path: &Path) -> Vec<i32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(target) = std::fs::read_link(entry.path()) {
-            if target == path {
-                out.push(fd);
-            }
-        }
-    }
-    out
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> Result<(), String>) {
-    let start = Instant::now();
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(state) if start.elapsed() > DEADLINE => {
-                panic!("timed out after {DEADLINE:?} waiting for {what}; last state: {state}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
-}
-
-/// Occupies one pool thread until the returned sender is used (or dropped).
-fn occupy(pool: &Pool) -> (mpsc::Sender<()>, BlockingTask<()>) {
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let (tx, rx) = mpsc::channel::<()>();
-    let task = pool.unblock(move || {
-        let _ = started_tx.send(());
-        let _ = rx.recv();
-    });
-    started_rx
-        .recv_timeout(DEADLINE)
-        .expect("blocker did not start");
-    (tx, task)
-}
 
 /// The parts of a `Metadata` that two stats of an unchanged file agree on.
 type MetaKey = (u64, u64, u32, u64, u64, bool, bool, bool, i64, i64);

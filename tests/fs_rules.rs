@@ -8,6 +8,9 @@
 //! A FIFO gives real blocking system calls: `open(O_RDONLY)` blocks until a writer
 //! appears, and `read` on a FIFO opened `O_RDWR` blocks until someone writes.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::ffi::CString;
 use std::future::Future;
 use std::io::{self, Write};
@@ -22,79 +25,17 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use aopen::fs::{os_error, OpenOptions, PathError};
-use aopen::{BlockingTask, Pool};
+use aopen::Pool;
+use common::{fds_to, fds_where, occupy, pool, rerun_test, tempdir, wait_for, DEADLINE};
 use futures::executor::block_on;
-
-/// The generous deadline of every bounded wait.
-const DEADLINE: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------
 
-fn pool(threads: usize, budget: usize) -> Pool {
-    Pool::builder()
-        .max_threads(threads)
-        .descriptor_budget(budget)
-        .build()
-        .expect("build a private pool")
-}
-
-/// A temporary directory and its canonical path (what `/proc/self/fd` shows).
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().canonicalize().expect("canonicalize tempdir");
-    (dir, path)
-}
-
-/// Descriptors of this process whose target satisfies `pred`.
-fn fds_where(pred: impl Fn(&Path) -> bool) -> Vec<(i32, PathBuf)> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir("/proc/self/fd") {
-        Ok(entries) => entries,
-        Err(err) => panic!("cannot list /proc/self/fd: {err}"),
-    };
-    for entry in entries.flatten() {
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        // A descriptor can close between the listing and the readlink: skip it.
-        if let Ok(target) = std::fs::read_link(entry.path()) {
-            if pred(&target) {
-                out.push((fd, target));
-            }
-        }
-    }
-    out
-}
-
-/// Descriptors pointing exactly at `path`.
-fn fds_to(path: &Path) -> Vec<i32> {
-    fds_where(|target| target == path)
-        .into_iter()
-        .map(|(fd, _)| fd)
-        .collect()
-}
-
 /// Descriptors pointing at `dir` or anything below it.
 fn fds_under(dir: &Path) -> Vec<(i32, PathBuf)> {
     fds_where(|target| target.starts_with(dir))
-}
-
-/// Polls until `check` says yes; panics with its last report after [`DEADLINE`].
-fn wait_for(what: &str, mut check: impl FnMut() -> Result<(), String>) {
-    let start = Instant::now();
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(state) => {
-                if start.elapsed() > DEADLINE {
-                    panic!("timed out after {DEADLINE:?} waiting for {what}; last state: {state}");
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// Waits until every descriptor under `dir` is closed and every permit of `pool` is
@@ -196,20 +137,6 @@ fn fifo_put(path: &Path, data: &[u8]) {
         .open(path)
         .expect("open FIFO O_WRONLY|O_NONBLOCK (is a reader in?)");
     writer.write_all(data).expect("write into FIFO");
-}
-
-/// Occupies one pool thread until the returned sender is used (or dropped).
-fn occupy(pool: &Pool) -> (mpsc::Sender<()>, BlockingTask<()>) {
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let (tx, rx) = mpsc::channel::<()>();
-    let task = pool.unblock(move || {
-        let _ = started_tx.send(());
-        let _ = rx.recv();
-    });
-    started_rx
-        .recv_timeout(DEADLINE)
-        .expect("the blocker job did not start on the pool");
-    (tx, task)
 }
 
 /// Waits until some thread of this process is blocked in `read(2)` on `fd` (read
@@ -1104,14 +1031,7 @@ const EMFILE_CHILD_DONE: &str = "EMFILE-CHILD-DONE";
 
 #[test]
 fn rule7_emfile_from_the_os_despite_the_budget() {
-    let exe = std::env::current_exe().unwrap();
-    let output = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "rule7_emfile_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let output = rerun_test("rule7_emfile_child")
         .env(EMFILE_CHILD_ENV, "1")
         .output()
         .expect("re-run this test binary");
@@ -1295,13 +1215,7 @@ fn rule7_bad_environment_value_is_a_clear_error() {
         ("AOPEN_MAX_THREADS", "0"),
         ("AOPEN_MAX_THREADS", "many"),
     ] {
-        let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "rule7_bad_environment_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let output = rerun_test("rule7_bad_environment_child")
             .env(BAD_ENV_CHILD_ENV, var)
             .env(var, value)
             .output()

@@ -10,11 +10,12 @@
 //! re-executes its own binary with `--exact <test>` and `AOPEN_TEST_CHILD=<mode>`, and
 //! the same test function, seeing the variable, plays the child.
 
-use std::any::Any;
+#[path = "support/common.rs"]
+mod common;
+
 use std::future::Future;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{self, ThreadId};
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use aopen::pool::{parse_env_value, DESCRIPTOR_BUDGET_ENV, MAX_THREADS_ENV};
 use aopen::{block_on, BlockingTask, Pool, PoolStats};
+use common::{drop_flag, panic_message, rerun_test, threads_named, DropFlag};
 
 /// How long a bounded wait may take before the test calls the pool stuck.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -132,45 +134,6 @@ where
             )
         }
     }
-}
-
-/// The message of a panic payload (`panic!` with a literal gives `&str`, with
-/// arguments `String`).
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "<non-string panic payload>".to_string()
-    }
-}
-
-/// Threads of this process whose name (`comm`, truncated by Linux to 15 bytes) is
-/// `name`.
-fn threads_named(name: &str) -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(Result::ok)
-        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end_matches('\n') == name)
-        .count()
-}
-
-/// Sets its flag when dropped.
-struct DropFlag(Arc<AtomicBool>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-fn drop_flag() -> (Arc<AtomicBool>, DropFlag) {
-    let flag = Arc::new(AtomicBool::new(false));
-    (Arc::clone(&flag), DropFlag(flag))
 }
 
 /// Marks result `index` as seen in `seen`; fails if it was seen before.
@@ -724,9 +687,8 @@ fn child_mode() -> Option<String> {
 /// aopen variables set to `env` (and nothing else inherited for them); fails unless
 /// the child passed and reported that it ran.
 fn run_child(test: &str, mode: &str, env: &[(&str, &str)]) {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = rerun_test(test);
     command
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, mode)
         .env_remove(MAX_THREADS_ENV)
         .env_remove(DESCRIPTOR_BUDGET_ENV);
