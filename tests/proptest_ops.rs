@@ -4,11 +4,11 @@
 //! counting fake descriptor. The driver and the invariants it checks are in
 //! `tests/support/opseq.rs` (shared with the fuzz targets and the corpus replay).
 //!
-//! Each backend runs `PROPTEST_CASES` cases (default 512 each, sized so this file
+//! Each backend runs `PROPTEST_CASES` cases (default 2,048 each, sized so this file
 //! takes well under a minute in debug on two cores). For 100× more, locally:
 //!
 //! ```text
-//! PROPTEST_CASES=10000 cargo test --release --test proptest_ops
+//! PROPTEST_CASES=200000 cargo test --release --test proptest_ops
 //! ```
 
 #[path = "support/opseq.rs"]
@@ -103,7 +103,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 }
 
 proptest! {
-    #![proptest_config(config_with(512))]
+    #![proptest_config(config_with(2048))]
 
     /// Real files: contents and cursors match the model where it is certain; no
     /// descriptor into the test directory outlives the run; every permit comes back.
