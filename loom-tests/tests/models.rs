@@ -18,7 +18,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
 use aopen::__internals::{open_in_lane, waker, Lane, Parker, Resource};
-use aopen::{Budget, Pool};
+use aopen::{Budget, LocalExecutor, Pool};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
@@ -361,5 +361,47 @@ fn pool_handoff_never_strands_a_job() {
         let second = pool.unblock(|| 2);
         drop(pool);
         assert_eq!(aopen::block_on(second), 2);
+    });
+}
+
+/// `LocalExecutor`: a spawned task woken from another thread, before, during or after
+/// its poll, is queued again and polled on the executor's thread, and `run` returns.
+///
+/// Mutant `local_clear_scheduled_after_poll` clears the task's "queued" flag after
+/// polling it, so a wake that lands during the poll is swallowed.
+#[test]
+fn local_executor_never_loses_a_cross_thread_wake() {
+    model("local_executor_never_loses_a_cross_thread_wake", || {
+        struct Shared {
+            done: AtomicBool,
+            waker: Mutex<Option<Waker>>,
+        }
+        let shared = Arc::new(Shared {
+            done: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        });
+        let setter = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                shared.done.store(true, Ordering::SeqCst);
+                if let Some(waker) = shared.waker.lock().unwrap().take() {
+                    waker.wake();
+                }
+            })
+        };
+        let executor = LocalExecutor::new();
+        let task_shared = shared.clone();
+        let task = executor.spawn(std::future::poll_fn(move |cx| {
+            // Publish the waker first, then look: a wake from the other thread either
+            // finds this waker or happened before the look.
+            *task_shared.waker.lock().unwrap() = Some(cx.waker().clone());
+            if task_shared.done.load(Ordering::SeqCst) {
+                Poll::Ready(7)
+            } else {
+                Poll::Pending
+            }
+        }));
+        assert_eq!(executor.run(task), 7);
+        setter.join().unwrap();
     });
 }

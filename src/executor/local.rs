@@ -248,8 +248,13 @@ impl Inner {
 
         // Clear before polling, so a wake during the poll queues the task again. A
         // swap (not a store) acquires what a waker that found the flag set released.
+        #[cfg(not(aopen_mutant = "local_clear_scheduled_after_poll"))]
         flag.scheduled.swap(false, Ordering::AcqRel);
         let poll = future.as_mut().poll(&mut Context::from_waker(&waker));
+        // Seeded bug for the loom model: clearing after the poll swallows a wake that
+        // came in during it (the waker saw the flag set and queued nothing).
+        #[cfg(aopen_mutant = "local_clear_scheduled_after_poll")]
+        flag.scheduled.swap(false, Ordering::AcqRel);
 
         let finished = {
             let mut slab = self.slab.borrow_mut();
