@@ -289,6 +289,44 @@ fn budget_cancelled_waiter_passes_wakeup_on() {
     });
 }
 
+/// A one-shot signal fired from another thread: the waiting side's future publishes
+/// its waker, then looks at the flag; the firing side sets the flag, then wakes
+/// whatever waker it finds. Either the look sees the flag or the fire finds the waker.
+struct Signal {
+    done: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Signal {
+    fn new() -> Arc<Signal> {
+        Arc::new(Signal {
+            done: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        })
+    }
+
+    /// Ready once fired; registers `cx`'s waker first.
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        if self.done.load(Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Fires the signal from a new thread.
+    fn fire_from_another_thread(this: &Arc<Signal>) -> thread::JoinHandle<()> {
+        let signal = this.clone();
+        thread::spawn(move || {
+            signal.done.store(true, Ordering::SeqCst);
+            if let Some(waker) = signal.waker.lock().unwrap().take() {
+                waker.wake();
+            }
+        })
+    }
+}
+
 /// The parker under `block_on`: a wake from another thread is never lost, whether
 /// it lands before the park, during it, or after.
 ///
@@ -318,31 +356,9 @@ fn parker_never_loses_a_wakeup() {
 #[test]
 fn block_on_woken_from_another_thread() {
     model("block_on_woken_from_another_thread", || {
-        struct Shared {
-            done: AtomicBool,
-            waker: Mutex<Option<Waker>>,
-        }
-        let shared = Arc::new(Shared {
-            done: AtomicBool::new(false),
-            waker: Mutex::new(None),
-        });
-        let setter = {
-            let shared = shared.clone();
-            thread::spawn(move || {
-                shared.done.store(true, Ordering::SeqCst);
-                if let Some(waker) = shared.waker.lock().unwrap().take() {
-                    waker.wake();
-                }
-            })
-        };
-        aopen::block_on(std::future::poll_fn(|cx| {
-            *shared.waker.lock().unwrap() = Some(cx.waker().clone());
-            if shared.done.load(Ordering::SeqCst) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        }));
+        let signal = Signal::new();
+        let setter = Signal::fire_from_another_thread(&signal);
+        aopen::block_on(std::future::poll_fn(|cx| signal.poll(cx)));
         setter.join().unwrap();
     });
 }
@@ -372,35 +388,10 @@ fn pool_handoff_never_strands_a_job() {
 #[test]
 fn local_executor_never_loses_a_cross_thread_wake() {
     model("local_executor_never_loses_a_cross_thread_wake", || {
-        struct Shared {
-            done: AtomicBool,
-            waker: Mutex<Option<Waker>>,
-        }
-        let shared = Arc::new(Shared {
-            done: AtomicBool::new(false),
-            waker: Mutex::new(None),
-        });
-        let setter = {
-            let shared = shared.clone();
-            thread::spawn(move || {
-                shared.done.store(true, Ordering::SeqCst);
-                if let Some(waker) = shared.waker.lock().unwrap().take() {
-                    waker.wake();
-                }
-            })
-        };
+        let signal = Signal::new();
+        let setter = Signal::fire_from_another_thread(&signal);
         let executor = LocalExecutor::new();
-        let task_shared = shared.clone();
-        let task = executor.spawn(std::future::poll_fn(move |cx| {
-            // Publish the waker first, then look: a wake from the other thread either
-            // finds this waker or happened before the look.
-            *task_shared.waker.lock().unwrap() = Some(cx.waker().clone());
-            if task_shared.done.load(Ordering::SeqCst) {
-                Poll::Ready(7)
-            } else {
-                Poll::Pending
-            }
-        }));
+        let task = executor.spawn(std::future::poll_fn(move |cx| signal.poll(cx).map(|()| 7)));
         assert_eq!(executor.run(task), 7);
         setter.join().unwrap();
     });
