@@ -143,7 +143,12 @@ where
             );
             return Err(with_path(operation, &path, err));
         }
-        let permits = budget.acquire_units(descriptors).await;
+        // Calls that hold no descriptor (stat, rename, ...) skip the budget entirely:
+        // no permit future, and no touch of the budget's shared counters per call.
+        let permits = match descriptors {
+            0 => None,
+            n => Some(budget.acquire_units(n).await),
+        };
         pool.unblock(move || {
             let result = call(&path).map_err(|err| with_path(operation, &path, err));
             drop(permits);
