@@ -83,19 +83,21 @@ enum Workload {
     StatBatch,
     OpenClose,
     Read4k,
+    ReadFile4k,
     ReadDir,
     SlowOpen,
     Heartbeat,
 }
 
 impl Workload {
-    const ALL: [Workload; 9] = [
+    const ALL: [Workload; 10] = [
         Workload::Noop1,
         Workload::Noop64,
         Workload::Stat64,
         Workload::StatBatch,
         Workload::OpenClose,
         Workload::Read4k,
+        Workload::ReadFile4k,
         Workload::ReadDir,
         Workload::SlowOpen,
         Workload::Heartbeat,
@@ -109,6 +111,7 @@ impl Workload {
             Workload::StatBatch => "stat-batch",
             Workload::OpenClose => "open-close",
             Workload::Read4k => "read-4k",
+            Workload::ReadFile4k => "read-file-4k",
             Workload::ReadDir => "readdir-100k",
             Workload::SlowOpen => "slow-open",
             Workload::Heartbeat => "heartbeat",
@@ -122,7 +125,7 @@ impl Workload {
     /// Operations (or directory entries) at full size.
     fn full_size(self) -> usize {
         match self {
-            Workload::Noop1 | Workload::Read4k => 20_000,
+            Workload::Noop1 | Workload::Read4k | Workload::ReadFile4k => 20_000,
             Workload::Noop64 => 200_000,
             Workload::Stat64 | Workload::StatBatch | Workload::OpenClose | Workload::ReadDir => {
                 100_000
@@ -151,9 +154,11 @@ impl Workload {
         use Lib::*;
         match self {
             Workload::Noop1 | Workload::Noop64 => &[Aopen, AopenLocal, Blocking, TokioMt, TokioCt],
-            Workload::Stat64 | Workload::OpenClose | Workload::Read4k | Workload::SlowOpen => {
-                &Lib::ALL
-            }
+            Workload::Stat64
+            | Workload::OpenClose
+            | Workload::Read4k
+            | Workload::ReadFile4k
+            | Workload::SlowOpen => &Lib::ALL,
             Workload::StatBatch => &[Aopen, Std, Std2t],
             Workload::ReadDir => &[Aopen, AopenLocal, Std, Blocking, AsyncFs, TokioMt, TokioCt],
             // One thread runs the executor, the ticker and the opens' futures; `std`
@@ -266,9 +271,10 @@ fn build_tree(root: &Path, workloads: &[Workload], divisor: usize) -> io::Result
         let n = size(Workload::Stat64).max(size(Workload::OpenClose));
         create_files(&stat_paths(root, n), |_| &[])?;
     }
-    if needs(&[Workload::Read4k]) {
+    if needs(&[Workload::Read4k, Workload::ReadFile4k]) {
+        let n = size(Workload::Read4k).max(size(Workload::ReadFile4k));
         let contents: Vec<[u8; READ_SIZE]> = (0..251).map(|b| [b as u8; READ_SIZE]).collect();
-        create_files(&read_paths(root, size(Workload::Read4k)), |i| {
+        create_files(&read_paths(root, n), |i| {
             &contents[usize::from(read_byte(i))]
         })?;
     }
@@ -656,6 +662,10 @@ fn std_read(path: &Path, i: usize) -> io::Result<u64> {
     check_bytes(&buf, i)
 }
 
+fn std_read_file(path: &Path, i: usize) -> io::Result<u64> {
+    check_bytes(&fs::read(path)?, i)
+}
+
 fn std_list(dir: &Path) -> io::Result<u64> {
     let mut count = 0;
     for entry in fs::read_dir(dir)? {
@@ -833,6 +843,32 @@ fn run_workload(
                         drop(file);
                         check_bytes(&buf, i)
                     }
+                }),
+            }
+        }
+        // The whole-file call each library offers: one call per file, as a user
+        // who wants a file's bytes writes it.
+        Workload::ReadFile4k => {
+            let paths = Arc::new(read_paths(root, n));
+            (0..n).try_for_each(|i| std_read_file(&paths[i], i).map(drop))?;
+            match lib {
+                Std => run_std(sampler, n, 1, |i| std_read_file(&paths[i], i)),
+                Std2t => run_std(sampler, n, 2, |i| std_read_file(&paths[i], i)),
+                Aopen | AopenLocal => drive(sampler, lib, n, k, move |i| {
+                    let read = aopen::fs::read(&paths[i]);
+                    async move { check_bytes(&read.await?, i) }
+                }),
+                Blocking => drive(sampler, lib, n, k, move |i| {
+                    let path = paths[i].clone();
+                    blocking::unblock(move || std_read_file(&path, i))
+                }),
+                AsyncFs => drive(sampler, lib, n, k, move |i| {
+                    let path = paths[i].clone();
+                    async move { check_bytes(&async_fs::read(path).await?, i) }
+                }),
+                TokioMt | TokioCt => drive(sampler, lib, n, k, move |i| {
+                    let path = paths[i].clone();
+                    async move { check_bytes(&tokio::fs::read(path).await?, i) }
                 }),
             }
         }

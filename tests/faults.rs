@@ -20,6 +20,7 @@
 //! | `write`   | `errno=ENOSPC:nth=5`      | 5th `write` errs (`StorageFull`, `ENOSPC`), writes 1–4 and 6 are `Ok(10)`; file is 50 bytes |
 //! | `open`    | `delay=20ms`, 200 in flight | all succeed on 64 threads in ~80–150 ms (4 s serially); a 2 ms ticker on `LocalExecutor` is at worst ~0.5–10 ms late. Control: 10 such opens with std on the executor thread make it ~200 ms late |
 //! | `stat`    | `errno=EACCES`            | `metadata`, `symlink_metadata`, `metadata_batch` (each entry), `File::metadata` err with `EACCES` (`PermissionDenied`) and the path |
+//! | `stat`    | `delay=2ms` on one subdirectory | `metadata_batch` starts more workers than cores for the slow paths (the workers sleep in `stat`), and no more than the cores for cached paths |
 //! | `fsync`   | `errno=EIO`               | `sync_all` and `sync_data` err with `EIO` and the path; the close after is `Ok` |
 //! | `readdir` | `errno=EIO:nth=1`         | `next_entry` gives `Err(EIO)` naming the directory, then `Ok(None)`: std ends a listing at its first `readdir` error, so the entries are not listed |
 //! | any       | bad `AOPEN_FAULTS`        | the shim prints one message and aborts the process at load       |
@@ -912,6 +913,74 @@ fn child_ticker() {
     });
     ex.run(ticks);
     report.add("control_worst_us", control.get().as_micros());
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// metadata_batch: workers follow the paths' latency
+// ---------------------------------------------------------------------------------
+
+/// Paths per directory of the batch scenario: more claims than a pool of
+/// `batch_threads()` has threads, so growth has room to show.
+fn batch_paths() -> usize {
+    aopen::fs::MIN_BATCH_CHUNK * (batch_threads() + 2)
+}
+
+fn batch_threads() -> usize {
+    2 * cores() + 2
+}
+
+fn cores() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[test]
+fn metadata_batch_grows_workers_only_for_slow_paths() {
+    let faults = "stat:delay=2ms:path=*aopen-fault-*/slow/*";
+    let run = run_child("batch_workers", faults, |dir| {
+        for sub in ["fast", "slow"] {
+            std::fs::create_dir(dir.join(sub)).unwrap();
+            for i in 0..batch_paths() {
+                std::fs::write(dir.join(sub).join(format!("f{i}")), "").unwrap();
+            }
+        }
+    });
+    run.assert_passed();
+    let cores = cores();
+    assert!(
+        run.num("fast_threads") <= cores as u64,
+        "cached stats started more threads than cores ({cores}): {}",
+        run.context()
+    );
+    assert!(
+        run.num("slow_threads") > cores as u64,
+        "stats that sleep should start more workers than cores ({cores}): {}",
+        run.context()
+    );
+    assert!(run.num("slow_fired") >= batch_paths() as u64);
+}
+
+#[test]
+fn child_batch_workers() {
+    let Some(dir) = child_dir("batch_workers") else {
+        return;
+    };
+    let counters = Counters::get();
+    let mut report = Report::default();
+    for sub in ["fast", "slow"] {
+        // A fresh pool per run, so its thread count is this batch's alone.
+        let pool = pool(batch_threads(), 16);
+        let paths: Vec<PathBuf> = (0..batch_paths())
+            .map(|i| dir.join(sub).join(format!("f{i}")))
+            .collect();
+        let results = aopen::block_on(pool.fs().metadata_batch(&paths)).unwrap();
+        assert_eq!(results.len(), paths.len());
+        assert!(results.iter().all(|r| r.is_ok()), "{sub}: a stat failed");
+        report.add(&format!("{sub}_threads"), pool.stats().threads_alive);
+        pool.shutdown(Duration::from_secs(10)).unwrap();
+    }
+    report.add("slow_fired", counters.fired(0));
+    let pool = small_pool();
     report.finish(pool, &dir);
 }
 

@@ -1,10 +1,21 @@
-//! `metadata_batch`: stat many paths in few pool trips.
+//! `metadata_batch`: stat many paths in few pool trips, with as many threads as help.
 //!
 //! The tree-compare workload of the first seed stats millions of files; one pool
 //! trip per `stat` costs more than the `stat` itself on a local disk. So the paths
 //! are packed into one buffer (one allocation for the whole batch, not one per
-//! path), cut into chunks, and each chunk is one pool job; the chunks run in
-//! parallel on the pool and their results are put back in input order.
+//! path) and a few *workers*, each one pool job, claim runs of paths from a shared
+//! cursor until none are left.
+//!
+//! How many workers: as many as there are cores to start with. A `stat` served from
+//! the cache is pure CPU, and more threads than cores only add context switches
+//! (the first version sent one job per chunk and woke 27 threads on 2 cores). A
+//! worker whose run of paths made it *sleep* in the kernel (voluntary context
+//! switches, as on NFS or a cold disk) starts one more worker, up to the pool's
+//! `max_threads`, so a slow mount gets the parallelism it needs within a few runs.
+//!
+//! Invariants: every path is claimed by exactly one worker (one `fetch_add` cursor);
+//! results go back in input order; dropping the future stops workers at their next
+//! claim and skips those not started yet.
 
 use std::ffi::OsStr;
 use std::fs::Metadata;
@@ -14,19 +25,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::error::with_path;
-use crate::pool::Pool;
-use crate::sync::DynArc as Arc;
+use crate::pool::{BlockingTask, Pool};
+use crate::sync::{lock, AtomicBool, AtomicUsize, DynArc as Arc, Mutex, Ordering};
 
-/// The smallest chunk [`metadata_batch`](super::Fs::metadata_batch) sends in one pool
-/// trip.
+/// The fewest paths a worker of [`metadata_batch`](super::Fs::metadata_batch)
+/// claims at once (its first run, and every run after one that slept).
 pub const MIN_BATCH_CHUNK: usize = 64;
 
-/// The largest chunk [`metadata_batch`](super::Fs::metadata_batch) sends in one pool
-/// trip, so that slow paths in one chunk do not hold back too many others.
+/// The most paths a worker claims at once: runs that never sleep double up to
+/// this, so that fast stats pay for few claims, while slow paths hold back little.
 pub const MAX_BATCH_CHUNK: usize = 1024;
-
-/// Chunks per core that a batch aims for, so threads that finish early find more.
-const CHUNKS_PER_CORE: usize = 8;
 
 /// Many paths in one buffer: path `i` is `bytes[ends[i - 1]..ends[i]]`.
 struct PackedPaths {
@@ -64,11 +72,96 @@ impl PackedPaths {
     }
 }
 
-/// How many paths go in one pool trip.
-fn chunk_size(paths: usize, max_threads: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parallel = max_threads.min(cores).max(1);
-    (paths / (parallel * CHUNKS_PER_CORE)).clamp(MIN_BATCH_CHUNK, MAX_BATCH_CHUNK)
+/// The results of one claimed run: its first index and one result per path.
+type Run = (usize, Vec<io::Result<Metadata>>);
+
+/// What the workers of one batch share.
+struct Batch {
+    paths: PackedPaths,
+    /// The next unclaimed index.
+    cursor: AtomicUsize,
+    /// Workers started so far, and the most there may be.
+    workers: AtomicUsize,
+    max_workers: usize,
+    /// Set when the caller dropped the batch's future.
+    stopped: AtomicBool,
+    /// Every worker's task, so the caller can await workers that workers started.
+    tasks: Mutex<Vec<BlockingTask<Vec<Run>>>>,
+    pool: Pool,
+}
+
+impl Batch {
+    /// Starts one more worker unless there are enough.
+    fn start_worker(self: &Arc<Self>) {
+        let started = self.workers.fetch_add(1, Ordering::Relaxed);
+        if started >= self.max_workers {
+            self.workers.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        let batch = self.clone();
+        let task = self.pool.unblock(move || batch.work());
+        lock(&self.tasks).push(task);
+    }
+
+    /// One worker: claims runs of paths until none are left.
+    fn work(self: &Arc<Self>) -> Vec<Run> {
+        let total = self.paths.len();
+        let mut runs = Vec::new();
+        let mut claim = MIN_BATCH_CHUNK;
+        while !self.stopped.load(Ordering::Relaxed) {
+            let start = self.cursor.fetch_add(claim, Ordering::Relaxed);
+            if start >= total {
+                break;
+            }
+            let range: Range<usize> = start..(start + claim).min(total);
+            let len = range.len();
+            let sleeps_before = voluntary_switches();
+            let results = range
+                .map(|i| {
+                    let path = self.paths.get(i);
+                    std::fs::metadata(path).map_err(|err| with_path("stat", path, err))
+                })
+                .collect();
+            runs.push((start, results));
+            let slept = voluntary_switches().saturating_sub(sleeps_before);
+            if slept.saturating_mul(4) >= len as u64 {
+                // A quarter or more of these stats waited on I/O: another thread
+                // can use the time this one spends asleep.
+                claim = MIN_BATCH_CHUNK;
+                if self.cursor.load(Ordering::Relaxed) < total {
+                    self.start_worker();
+                }
+            } else {
+                claim = (claim * 2).min(MAX_BATCH_CHUNK);
+            }
+        }
+        runs
+    }
+}
+
+/// How often this thread has slept in the kernel so far (`ru_nvcsw`), or 0 if the
+/// system will not say (then the batch just stays at one worker per core).
+fn voluntary_switches() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; `getrusage` only writes into it.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+    if rc != 0 {
+        return 0;
+    }
+    // SAFETY: `getrusage` returned 0, so it filled `usage` (and it was zeroed anyway).
+    let usage = unsafe { usage.assume_init() };
+    u64::try_from(usage.ru_nvcsw).unwrap_or(0)
+}
+
+/// Stops the workers of a batch whose future was dropped (or finished).
+struct StopOnDrop(Arc<Batch>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Relaxed);
+        // Workers not started yet are skipped; running ones stop at their next claim.
+        drop(std::mem::take(&mut *lock(&self.0.tasks)));
+    }
 }
 
 /// Stats `paths` on `pool`; results in input order.
@@ -80,28 +173,46 @@ where
     I: IntoIterator,
     I::Item: AsRef<Path>,
 {
-    let packed = Arc::new(PackedPaths::new(paths));
+    let paths = PackedPaths::new(paths);
     async move {
-        let total = packed.len();
-        let chunk = chunk_size(total, pool.max_threads());
-        let tasks: Vec<_> = (0..total)
-            .step_by(chunk.max(1))
-            .map(|start| {
-                let range: Range<usize> = start..(start + chunk).min(total);
-                let packed = packed.clone();
-                pool.unblock(move || {
-                    range
-                        .map(|i| {
-                            let path = packed.get(i);
-                            std::fs::metadata(path).map_err(|err| with_path("stat", path, err))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
+        let total = paths.len();
+        if total == 0 {
+            return Vec::new();
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let max_workers = pool
+            .max_threads()
+            .min(total.div_ceil(MIN_BATCH_CHUNK))
+            .max(1);
+        let batch = Arc::new(Batch {
+            paths,
+            cursor: AtomicUsize::new(0),
+            workers: AtomicUsize::new(0),
+            max_workers,
+            stopped: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+            pool,
+        });
+        let guard = StopOnDrop(batch.clone());
+        for _ in 0..cores.min(max_workers) {
+            batch.start_worker();
+        }
+        let mut runs = Vec::new();
+        // A worker pushes the task of any worker it starts before its own task
+        // completes, so once the list is empty after a completed await, every
+        // worker has finished.
+        loop {
+            let next = lock(&batch.tasks).pop();
+            match next {
+                Some(task) => runs.extend(task.await),
+                None => break,
+            }
+        }
+        drop(guard);
+        runs.sort_unstable_by_key(|run| run.0);
         let mut results = Vec::with_capacity(total);
-        for task in tasks {
-            results.extend(task.await);
+        for (_, run) in runs {
+            results.extend(run);
         }
         results
     }
@@ -119,12 +230,5 @@ mod tests {
         for (i, path) in paths.iter().enumerate() {
             assert_eq!(packed.get(i), Path::new(path));
         }
-    }
-
-    #[test]
-    fn chunks_stay_in_bounds() {
-        assert_eq!(chunk_size(10, 64), MIN_BATCH_CHUNK);
-        assert_eq!(chunk_size(10_000_000, 64), MAX_BATCH_CHUNK);
-        assert!(chunk_size(100_000, 1) >= MIN_BATCH_CHUNK);
     }
 }
