@@ -11,10 +11,14 @@
 //! started, it runs to the end on the pool and its result is dropped. Bytes a dropped
 //! `read` took from the file are lost (the file position moved), as with any reader
 //! that is cancelled; a dropped `write` may or may not have happened, but a write that
-//! returned `Ok(n)` did hand `n` bytes to `write(2)`.
+//! returned `Ok(n)` did hand `n` bytes to `write(2)`. (The poll-based reads and writes
+//! of the `futures-io` and `tokio` traits keep their job in the `File` instead, so
+//! they lose nothing: see `poll_io.rs`; these methods serve the bytes such a read
+//! left first, and correct seeks and writes for them.)
 
 use std::fmt;
 use std::fs::Metadata;
+use std::future::poll_fn;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::IntoRawFd;
@@ -22,6 +26,7 @@ use std::path::Path;
 
 use super::error::{retry_interrupted, with_path};
 use super::lane::{open_in_lane, Lane, Resource};
+use super::poll_io::PollState;
 use super::FsFuture;
 use crate::pool::Pool;
 use crate::sync::DynArc as Arc;
@@ -55,20 +60,88 @@ impl Resource for std::fs::File {
 /// Dropping a `File` queues its close on the pool and returns at once; the close runs
 /// after every operation issued before it, and any error it reports is lost. To see
 /// that error (NFS reports deferred write errors there), call [`File::close`].
+///
+/// `File` is `Send + Sync`: a task holding one may move between a runtime's threads,
+/// and its `&self` methods ([`read_at`](File::read_at), [`metadata`](File::metadata),
+/// ...) may run from several tasks at once; they still run one at a time, in the
+/// order they were issued, in the file's lane.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// use aopen::File;
+///
+/// aopen::block_on(async {
+///     let path = dir.join("notes.txt");
+///     let mut file = File::create(&path).await?;
+///     file.write_all(b"first line\n").await?; // write(2) took every byte
+///     file.close().await?; // and close(2) said nothing went wrong
+///
+///     let mut file = File::open(&path).await?;
+///     let mut text = String::new();
+///     file.read_to_string(&mut text).await?;
+///     assert_eq!(text, "first line\n");
+///     file.close().await
+/// })?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct File {
-    lane: Lane<std::fs::File>,
-    path: Arc<Path>,
-    /// A buffer kept between reads, so a read does not allocate every time.
-    spare: Option<Vec<u8>>,
+    pub(super) lane: Lane<std::fs::File>,
+    pub(super) path: Arc<Path>,
+    /// The read, write or seek in flight, bytes read and not yet taken, and whether
+    /// `poll_close` closed the file (`poll_io.rs`).
+    pub(super) poll: PollState,
 }
 
 impl File {
     /// Opens a file for reading, like `std::fs::File::open`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-open-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("config.toml"), "answer = 42\n")?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::open(dir.join("config.toml")).await?;
+    ///     let mut text = String::new();
+    ///     file.read_to_string(&mut text).await?;
+    ///     assert_eq!(text, "answer = 42\n");
+    ///     file.close().await?;
+    ///
+    ///     // A missing file is `NotFound`, and the message names the path.
+    ///     let err = aopen::File::open(dir.join("missing.toml")).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    ///     assert!(err.to_string().contains("missing.toml"));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> FsFuture<File> {
         OpenOptions::new().read(true).open(path)
     }
 
     /// Creates or truncates a file for writing, like `std::fs::File::create`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-create-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("old.log"), "old content")?;
+    /// aopen::block_on(async {
+    ///     let path = dir.join("old.log");
+    ///     let mut file = aopen::File::create(&path).await?; // truncated: was 11 bytes
+    ///     file.write_all(b"new").await?;
+    ///     file.close().await?;
+    ///     assert_eq!(std::fs::read(&path)?, b"new");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create(path: impl AsRef<Path>) -> FsFuture<File> {
         OpenOptions::new()
             .write(true)
@@ -78,11 +151,47 @@ impl File {
     }
 
     /// The path this file was opened with.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-path-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let path = dir.join("a.txt");
+    ///     let file = aopen::File::create(&path).await?;
+    ///     assert_eq!(file.path(), path);
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The pool this file's operations run on.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-pool-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(4).build()?;
+    /// aopen::block_on(async {
+    ///     let file = aopen::OpenOptions::new()
+    ///         .write(true)
+    ///         .create(true)
+    ///         .pool(&pool)
+    ///         .open(dir.join("a.txt"))
+    ///         .await?;
+    ///     // The open file holds one permit of its pool's budget until it is closed.
+    ///     assert_eq!(file.pool().budget().held(), 1);
+    ///     file.close().await?;
+    ///     assert_eq!(pool.budget().held(), 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pool(&self) -> &Pool {
         self.lane.pool()
     }
@@ -93,6 +202,7 @@ impl File {
         F: FnOnce(&mut std::fs::File) -> io::Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.check_open(operation)?;
         let path = self.path.clone();
         self.lane
             .submit(op)
@@ -102,9 +212,36 @@ impl File {
 
     /// Reads up to `buf.len()` bytes (at most [`MAX_TRANSFER`]); `Ok(0)` at end of
     /// file. Retries on `EINTR`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-read-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("digits"), "0123456789")?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::open(dir.join("digits")).await?;
+    ///     let mut buf = [0u8; 4];
+    ///     let mut seen = Vec::new();
+    ///     loop {
+    ///         match file.read(&mut buf).await? {
+    ///             0 => break, // end of file
+    ///             n => seen.extend_from_slice(&buf[..n]),
+    ///         }
+    ///     }
+    ///     assert_eq!(seen, b"0123456789");
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.settle("read").await?;
+        let kept = self.read_leftover(buf);
+        if kept > 0 {
+            return Ok(kept);
+        }
         let len = buf.len().min(MAX_TRANSFER);
-        let mut owned = self.spare.take().unwrap_or_default();
+        let mut owned = self.poll.take_spare();
         owned.resize(len, 0);
         let (owned, result) = self
             .lane
@@ -115,14 +252,35 @@ impl File {
             .await;
         let n = result.map_err(|err| with_path("read", &self.path, err))?;
         buf[..n].copy_from_slice(&owned[..n]);
-        self.spare = Some(owned);
+        self.poll.put_spare(owned);
         Ok(n)
     }
 
     /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the file ends first.
     /// Short reads are continued on the pool thread.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-read-exact-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("data.bin"), "AOPN\x01\x02")?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::open(dir.join("data.bin")).await?;
+    ///     let mut magic = [0u8; 4];
+    ///     file.read_exact(&mut magic).await?;
+    ///     assert_eq!(&magic, b"AOPN");
+    ///     let mut too_long = [0u8; 16];
+    ///     let err = file.read_exact(&mut too_long).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        for chunk in buf.chunks_mut(MAX_TRANSFER) {
+        self.settle("read").await?;
+        let kept = self.read_leftover(buf);
+        for chunk in buf[kept..].chunks_mut(MAX_TRANSFER) {
             let len = chunk.len();
             let data = self
                 .run("read", move |file| {
@@ -137,7 +295,27 @@ impl File {
     }
 
     /// Reads to the end of the file, appending to `buf`; returns the bytes read.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-read-to-end-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.bin"), "abc")?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::open(dir.join("a.bin")).await?;
+    ///     let mut buf = b"prefix:".to_vec();
+    ///     let n = file.read_to_end(&mut buf).await?;
+    ///     assert_eq!(n, 3);
+    ///     assert_eq!(buf, b"prefix:abc");
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.settle("read").await?;
+        let kept = self.poll.take_all_leftover();
+        buf.extend_from_slice(&kept);
         let data = self
             .run("read", |file| {
                 let mut owned = Vec::new();
@@ -146,15 +324,41 @@ impl File {
             })
             .await?;
         buf.extend_from_slice(&data);
-        Ok(data.len())
+        Ok(kept.len() + data.len())
     }
 
     /// Reads to the end of the file, appending to `buf`; `InvalidData` (and `buf`
     /// unchanged) if the bytes are not UTF-8.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-read-to-string-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("poem.txt"), "roses are red\n")?;
+    /// # std::fs::write(dir.join("binary"), [0xff, 0xfe])?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::open(dir.join("poem.txt")).await?;
+    ///     let mut text = String::new();
+    ///     file.read_to_string(&mut text).await?;
+    ///     assert_eq!(text, "roses are red\n");
+    ///     file.close().await?;
+    ///
+    ///     let mut file = aopen::File::open(dir.join("binary")).await?;
+    ///     let err = file.read_to_string(&mut text).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    ///     assert_eq!(text, "roses are red\n"); // unchanged
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        self.settle("read").await?;
+        // Kept bytes go first, validated with the rest (a character may span both).
+        let kept = self.poll.take_all_leftover();
         let data = self
-            .run("read", |file| {
-                let mut owned = Vec::new();
+            .run("read", move |file| {
+                let mut owned = kept;
                 file.read_to_end(&mut owned)?;
                 String::from_utf8(owned).map_err(|err| {
                     io::Error::new(io::ErrorKind::InvalidData, format!("not UTF-8: {err}"))
@@ -167,7 +371,25 @@ impl File {
 
     /// Writes up to `buf.len()` bytes (at most [`MAX_TRANSFER`]) with one `write(2)`.
     /// `Ok(n)` means the system took those `n` bytes. Retries on `EINTR`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-write-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let path = dir.join("out.txt");
+    ///     let mut file = aopen::File::create(&path).await?;
+    ///     let n = file.write(b"hello").await?;
+    ///     assert_eq!(n, 5); // a regular file takes it all; a pipe may take less
+    ///     // No write-behind: the bytes are in the file already, before any close.
+    ///     assert_eq!(std::fs::read(&path)?, b"hello");
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.settle_for_write().await?;
         let owned = buf[..buf.len().min(MAX_TRANSFER)].to_vec();
         self.run("write", move |file| {
             retry_interrupted(|| file.write(&owned))
@@ -177,7 +399,26 @@ impl File {
 
     /// Writes all of `buf`, continuing short writes on the pool thread. When it
     /// returns `Ok(())`, `write(2)` took every byte.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-write-all-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let path = dir.join("out.csv");
+    ///     let mut file = aopen::File::create(&path).await?;
+    ///     for row in ["a,b\n", "1,2\n"] {
+    ///         file.write_all(row.as_bytes()).await?;
+    ///     }
+    ///     file.close().await?;
+    ///     assert_eq!(std::fs::read_to_string(&path)?, "a,b\n1,2\n");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.settle_for_write().await?;
         for chunk in buf.chunks(MAX_TRANSFER) {
             let owned = chunk.to_vec();
             self.run("write", move |file| file.write_all(&owned))
@@ -187,31 +428,135 @@ impl File {
     }
 
     /// Moves the file position, like `std::io::Seek::seek`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-seek-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("abc"), "abc")?;
+    /// use std::io::SeekFrom;
+    ///
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::open(dir.join("abc")).await?;
+    ///     assert_eq!(file.seek(SeekFrom::End(-1)).await?, 2);
+    ///     let mut last = [0u8; 1];
+    ///     file.read_exact(&mut last).await?;
+    ///     assert_eq!(&last, b"c");
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.settle("seek").await?;
+        if self.poll.has_leftover() {
+            // Bytes a poll-based read left are dropped by the seek (and counted by a
+            // seek from `Current`): the file's poll state runs it, so a dropped
+            // future cannot leave the two out of step.
+            self.poll.start_seek(&self.lane, &self.path, pos)?;
+            return poll_fn(|cx| self.poll.poll_complete(cx, &self.path)).await;
+        }
         self.run("seek", move |file| file.seek(pos)).await
     }
 
     /// Flushes data and metadata to the device (`fsync(2)`).
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-sync-all-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::create(dir.join("journal")).await?;
+    ///     file.write_all(b"committed").await?;
+    ///     file.sync_all().await?; // on stable storage now, size and times included
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn sync_all(&self) -> io::Result<()> {
         self.run("fsync", |file| file.sync_all()).await
     }
 
     /// Flushes data to the device (`fdatasync(2)`).
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-sync-data-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::create(dir.join("journal")).await?;
+    ///     file.write_all(b"committed").await?;
+    ///     file.sync_data().await?; // the data is on stable storage
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn sync_data(&self) -> io::Result<()> {
         self.run("fdatasync", |file| file.sync_data()).await
     }
 
     /// Truncates or extends the file to `size` bytes.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-set-len-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("big"), "0123456789abcdef")?;
+    /// aopen::block_on(async {
+    ///     let file = aopen::OpenOptions::new().write(true).open(dir.join("big")).await?;
+    ///     file.set_len(4).await?;
+    ///     assert_eq!(file.metadata().await?.len(), 4);
+    ///     file.set_len(10).await?; // extended with zeros
+    ///     assert_eq!(file.metadata().await?.len(), 10);
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn set_len(&self, size: u64) -> io::Result<()> {
         self.run("truncate", move |file| file.set_len(size)).await
     }
 
     /// The file's metadata (`fstat(2)`).
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-metadata-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("five"), "12345")?;
+    /// aopen::block_on(async {
+    ///     let file = aopen::File::open(dir.join("five")).await?;
+    ///     let meta = file.metadata().await?;
+    ///     assert!(meta.is_file());
+    ///     assert_eq!(meta.len(), 5);
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn metadata(&self) -> io::Result<Metadata> {
         self.run("stat", |file| file.metadata()).await
     }
 
     /// Changes the file's permissions (`fchmod(2)`).
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-set-permissions-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// aopen::block_on(async {
+    ///     let file = aopen::File::create(dir.join("secret")).await?;
+    ///     file.set_permissions(std::fs::Permissions::from_mode(0o600)).await?;
+    ///     assert_eq!(file.metadata().await?.permissions().mode() & 0o777, 0o600);
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn set_permissions(&self, perm: std::fs::Permissions) -> io::Result<()> {
         self.run("chmod", move |file| file.set_permissions(perm))
             .await
@@ -219,6 +564,27 @@ impl File {
 
     /// A second `File` for the same open file description (`dup(2)`), with its own
     /// permit of the pool's budget (this waits for one).
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-try-clone-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("abcd"), "abcd")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(2).build()?;
+    /// aopen::block_on(async {
+    ///     let mut file = pool.fs().open(dir.join("abcd")).await?;
+    ///     let mut clone = file.try_clone().await?;
+    ///     assert_eq!(pool.budget().held(), 2); // two descriptors, two permits
+    ///     let mut two = [0u8; 2];
+    ///     file.read_exact(&mut two).await?;
+    ///     clone.read_exact(&mut two).await?; // the position is shared
+    ///     assert_eq!(&two, b"cd");
+    ///     clone.close().await?;
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn try_clone(&self) -> io::Result<File> {
         let pool = self.pool().clone();
         let permit = pool.budget().acquire().await;
@@ -230,7 +596,7 @@ impl File {
             Ok(File {
                 lane: Lane::new(lane_pool, copy, permit),
                 path: clone_path,
-                spare: None,
+                poll: PollState::new(),
             })
         })
         .await
@@ -238,6 +604,22 @@ impl File {
 
     /// Reads up to `buf.len()` bytes at `offset` (`pread(2)`), without moving the
     /// file position.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-read-at-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("table"), "one two three")?;
+    /// aopen::block_on(async {
+    ///     let file = aopen::File::open(dir.join("table")).await?;
+    ///     let mut field = [0u8; 3];
+    ///     let n = file.read_at(&mut field, 4).await?;
+    ///     assert_eq!(&field[..n], b"two");
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let len = buf.len().min(MAX_TRANSFER);
         let data = self
@@ -254,6 +636,23 @@ impl File {
 
     /// Writes up to `buf.len()` bytes at `offset` (`pwrite(2)`), without moving the
     /// file position.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-write-at-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("table"), "one two three")?;
+    /// aopen::block_on(async {
+    ///     let path = dir.join("table");
+    ///     let file = aopen::OpenOptions::new().write(true).open(&path).await?;
+    ///     assert_eq!(file.write_at(b"TWO", 4).await?, 3);
+    ///     file.close().await?;
+    ///     assert_eq!(std::fs::read(&path)?, b"one TWO three");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         let owned = buf[..buf.len().min(MAX_TRANSFER)].to_vec();
         self.run("write", move |file| {
@@ -267,11 +666,28 @@ impl File {
     ///
     /// If this future is dropped, the close still happens (on the pool); only its
     /// result is lost.
-    pub async fn close(self) -> io::Result<()> {
-        let File { lane, path, .. } = self;
-        lane.close()
-            .await
-            .map_err(|err| with_path("close", &path, err))
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-close-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::create(dir.join("out")).await?;
+    ///     file.write_all(b"data").await?;
+    ///     // Queued behind the write; Err here would be close(2)'s own error (on NFS,
+    ///     // a deferred EIO or ENOSPC from the writes).
+    ///     file.close().await?;
+    ///     assert_eq!(aopen::Pool::global().budget().held(), 0); // its permit is back
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn close(mut self) -> io::Result<()> {
+        // Waits for an operation a dropped future or a poll method left in flight,
+        // then queues the close (once: after `poll_close` this is `Ok(())`).
+        let File { lane, path, poll } = &mut self;
+        poll_fn(|cx| poll.poll_close(cx, lane, path)).await
     }
 }
 
@@ -283,6 +699,51 @@ impl fmt::Debug for File {
 
 /// Options for opening a file, like `std::fs::OpenOptions`, plus the [`Pool`] to open
 /// it on.
+///
+/// The setters take and return `&mut Self`, as std's do, so they chain; each is one
+/// `open(2)` flag (see std's documentation for their meaning and combinations).
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// use aopen::fs::OpenOptions;
+/// use std::os::unix::fs::PermissionsExt;
+///
+/// aopen::block_on(async {
+///     let log = dir.join("app.log");
+///     // Append-only, created with mode 0o640 if missing.
+///     let mut options = OpenOptions::new();
+///     options.append(true).create(true).mode(0o640);
+///     for line in ["started\n", "stopped\n"] {
+///         let mut file = options.open(&log).await?;
+///         file.write_all(line.as_bytes()).await?;
+///         file.close().await?;
+///     }
+///     assert_eq!(std::fs::read_to_string(&log)?, "started\nstopped\n");
+///     let mode = std::fs::metadata(&log)?.permissions().mode();
+///     assert_eq!(mode & 0o777 & !0o640, 0); // no more than asked (the umask may take some)
+///
+///     // Read and write, truncating; refuse to follow a symlink.
+///     let file = OpenOptions::new()
+///         .read(true)
+///         .write(true)
+///         .truncate(true)
+///         .custom_flags(libc::O_NOFOLLOW)
+///         .open(&log)
+///         .await?;
+///     assert_eq!(file.metadata().await?.len(), 0);
+///     file.close().await?;
+///
+///     // `create_new` fails if the file exists.
+///     let err = OpenOptions::new().write(true).create_new(true).open(&log).await.unwrap_err();
+///     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct OpenOptions {
     std: std::fs::OpenOptions,
@@ -354,6 +815,26 @@ impl OpenOptions {
     }
 
     /// Open on `pool` (and count against its budget) instead of the global pool.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-pool-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// // A pool of its own for one slow mount: its own threads and descriptor budget.
+    /// let nfs = aopen::Pool::builder().max_threads(4).descriptor_budget(8).build()?;
+    /// aopen::block_on(async {
+    ///     let file = aopen::OpenOptions::new()
+    ///         .write(true)
+    ///         .create(true)
+    ///         .pool(&nfs)
+    ///         .open(dir.join("a"))
+    ///         .await?;
+    ///     assert_eq!(nfs.stats().descriptors_held, 1);
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pool(&mut self, pool: &Pool) -> &mut Self {
         self.pool = Some(pool.clone());
         self
@@ -364,6 +845,22 @@ impl OpenOptions {
     /// Waits for a permit of the pool's budget first, then runs `open(2)` on the pool.
     /// If this future is dropped while the open runs, the descriptor it returns is
     /// closed on the pool.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-open-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::OpenOptions::new()
+    ///         .write(true)
+    ///         .create_new(true)
+    ///         .open(dir.join("fresh"))
+    ///         .await?;
+    ///     file.write_all(b"new").await?;
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(&self, path: impl AsRef<Path>) -> FsFuture<File> {
         let options = self.std.clone();
         let pool = self.pool.clone();
@@ -381,7 +878,7 @@ impl OpenOptions {
             Ok(File {
                 lane,
                 path,
-                spare: None,
+                poll: PollState::new(),
             })
         })
     }

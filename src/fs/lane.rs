@@ -17,7 +17,8 @@
 //!   dropped), dropping the lane queues its close like any other drop.
 //! - **Close after every operation.** Operations and the close share one queue with
 //!   one drainer, so the close starts after every operation queued before it
-//!   finished, and none can be queued after it (the close consumes the handle).
+//!   finished, and none can be queued after it (the close consumes the handle, or
+//!   marks it closed).
 //!   An operation whose future was dropped before it started is skipped; one that
 //!   had started finishes first.
 //! - **Issue order.** The queue is FIFO and has one drainer at a time (`draining`).
@@ -50,6 +51,9 @@ pub trait Resource: Send + 'static {
 pub struct Lane<R: Resource> {
     /// `None` once [`close`](Lane::close) took it.
     inner: Option<DynArc<LaneInner<R>>>,
+    /// [`close_in_place`](Lane::close_in_place) queued the close: `inner` stays (for
+    /// [`pool`](Lane::pool)), nothing more may be queued, and dropping queues nothing.
+    closed: bool,
 }
 
 struct LaneInner<R> {
@@ -86,6 +90,7 @@ impl<R: Resource> Lane<R> {
                     draining: false,
                 }),
             })),
+            closed: false,
         }
     }
 
@@ -107,6 +112,10 @@ impl<R: Resource> Lane<R> {
         F: FnOnce(&mut R) -> T + Send + 'static,
         T: Send + 'static,
     {
+        assert!(
+            !self.closed,
+            "aopen: lane used after close (a bug in aopen)"
+        );
         let inner = self.inner().clone();
         let (job, task) = JobCell::create(move || {
             let mut held = lock(&inner.held);
@@ -122,7 +131,22 @@ impl<R: Resource> Lane<R> {
     /// Queues the close behind every job issued before it; the task reports what
     /// `close(2)` said. The close runs even if the task is dropped.
     pub fn close(mut self) -> BlockingTask<io::Result<()>> {
+        assert!(!self.closed, "aopen: lane closed twice");
         let inner = self.inner.take().expect("aopen: lane closed twice");
+        let closer = inner.clone();
+        let (job, task) = JobCell::create_must_run(move || closer.close_now());
+        inner.enqueue(job);
+        task
+    }
+
+    /// [`close`](Lane::close) for an owner that holds the lane by `&mut` (a poll-based
+    /// close): queues the close the same way and leaves the handle closed. After it,
+    /// [`pool`](Lane::pool) still answers, [`submit`](Lane::submit) panics (callers
+    /// check first), and dropping the handle queues nothing: the close runs once.
+    pub fn close_in_place(&mut self) -> BlockingTask<io::Result<()>> {
+        assert!(!self.closed, "aopen: lane closed twice");
+        self.closed = true;
+        let inner = self.inner();
         let closer = inner.clone();
         let (job, task) = JobCell::create_must_run(move || closer.close_now());
         inner.enqueue(job);
@@ -147,6 +171,10 @@ where
 
 impl<R: Resource> Drop for Lane<R> {
     fn drop(&mut self) {
+        if self.closed {
+            // `close_in_place` queued the close already.
+            return;
+        }
         if let Some(inner) = self.inner.take() {
             let closer = inner.clone();
             let job = Detached::create(move || {

@@ -27,6 +27,7 @@ mod batch;
 mod error;
 mod file;
 pub(crate) mod lane;
+mod poll_io;
 mod read_dir;
 mod remove;
 
@@ -49,6 +50,23 @@ use crate::sync::DynArc as Arc;
 
 /// The future of a file system call: `Send`, `'static`, and it owns its arguments,
 /// so it can be spawned on any runtime.
+///
+/// It does nothing until polled. Dropping it cancels the call: an open that had not
+/// started is skipped, one that had is closed on the pool when it returns.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-future-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # std::fs::write(dir.join("a.txt"), "hello")?;
+/// // Made on this thread, awaited on another: the future owns its path.
+/// let future = aopen::fs::read_to_string(dir.join("a.txt"));
+/// let text = std::thread::spawn(move || aopen::block_on(future)).join().unwrap()?;
+/// assert_eq!(text, "hello");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct FsFuture<T> {
     inner: Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'static>>,
@@ -77,6 +95,24 @@ impl<T> fmt::Debug for FsFuture<T> {
 }
 
 /// The future a [`OpenOptions::scoped`] body returns: it may borrow the file.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-scoped-future-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # std::fs::write(dir.join("a.txt"), "hello")?;
+/// use aopen::fs::{File, ScopedFuture};
+///
+/// // A named body: takes the borrowed file, returns a boxed future that borrows it.
+/// fn length(file: &mut File) -> ScopedFuture<'_, u64> {
+///     Box::pin(async move { Ok(file.metadata().await?.len()) })
+/// }
+/// let len = aopen::block_on(aopen::fs::with_file(dir.join("a.txt"), length))?;
+/// assert_eq!(len, 5);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub type ScopedFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
 
 /// The given pool, or the global one (whose environment settings may be bad).
@@ -95,6 +131,40 @@ pub(crate) fn resolve_pool(pool: Option<Pool>) -> io::Result<Pool> {
 
 /// The file system functions on one [`Pool`]; made by [`Pool::fs`]. The free
 /// functions of this module are the same calls on the global pool.
+///
+/// Its methods have the names, arguments and documentation of the free functions
+/// ([`metadata`], [`read_dir`], [`metadata_batch`], ...); only the pool differs.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// // A pool for one slow mount, with its own threads and descriptor budget.
+/// let pool = aopen::Pool::builder().max_threads(4).descriptor_budget(16).build()?;
+/// let fs = pool.fs();
+/// aopen::block_on(async {
+///     fs.create_dir_all(dir.join("out")).await?;
+///     fs.write(dir.join("out/a"), "1").await?;
+///     fs.copy(dir.join("out/a"), dir.join("out/b")).await?;
+///     let mut file = fs.options().append(true).open(dir.join("out/b")).await?;
+///     file.write_all(b"2").await?;
+///     file.close().await?;
+///     assert_eq!(fs.read_to_string(dir.join("out/b")).await?, "12");
+///
+///     let mut entries = fs.read_dir(dir.join("out")).await?;
+///     let mut count = 0;
+///     while let Some(_entry) = entries.next_entry().await? {
+///         count += 1;
+///     }
+///     assert_eq!(count, 2);
+///     let sizes = fs.metadata_batch([dir.join("out/a"), dir.join("out/b")]).await?;
+///     assert_eq!(sizes[1].as_ref().unwrap().len(), 2);
+///     fs.remove_dir_all(dir.join("out")).await
+/// })?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct Fs {
     /// `None`: the global pool, resolved when a call runs.
@@ -104,6 +174,19 @@ pub struct Fs {
 impl Pool {
     /// The file system functions, running on this pool and counting against its
     /// budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-pool-fs-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// let pool = aopen::Pool::builder().descriptor_budget(8).build()?;
+    /// let text = aopen::block_on(pool.fs().read_to_string(dir.join("a.txt")))?;
+    /// assert_eq!(text, "hello");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn fs(&self) -> Fs {
         Fs {
             pool: Some(self.clone()),
@@ -359,43 +442,334 @@ macro_rules! global_fn {
     };
 }
 
-global_fn!(/// Metadata of `path`, following symlinks (`stat(2)`).
-    metadata(path: impl AsRef<Path>) -> Metadata);
-global_fn!(/// Metadata of `path` itself, not following a symlink (`lstat(2)`).
-    symlink_metadata(path: impl AsRef<Path>) -> Metadata);
-global_fn!(/// The whole contents of a file.
-    read(path: impl AsRef<Path>) -> Vec<u8>);
-global_fn!(/// The whole contents of a file, as UTF-8.
-    read_to_string(path: impl AsRef<Path>) -> String);
-global_fn!(/// Creates or truncates a file and writes `contents` to it.
-    write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> ());
-global_fn!(/// Creates a directory.
-    create_dir(path: impl AsRef<Path>) -> ());
-global_fn!(/// Creates a directory and any missing parents.
-    create_dir_all(path: impl AsRef<Path>) -> ());
-global_fn!(/// Removes a file (or symlink).
-    remove_file(path: impl AsRef<Path>) -> ());
-global_fn!(/// Removes an empty directory.
-    remove_dir(path: impl AsRef<Path>) -> ());
-global_fn!(/// Removes a directory and everything in it, not following symlinks.
-    remove_dir_all(path: impl AsRef<Path>) -> ());
-global_fn!(/// Renames `from` to `to`, replacing `to` if it exists.
-    rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> ());
-global_fn!(/// Copies the contents and permissions of `from` to `to`.
-    copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> u64);
-global_fn!(/// Makes `link` a new name for the file `original`.
-    hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> ());
-global_fn!(/// The absolute path with every symlink, `.` and `..` resolved.
-    canonicalize(path: impl AsRef<Path>) -> PathBuf);
-global_fn!(/// Whether `path` exists.
-    try_exists(path: impl AsRef<Path>) -> bool);
-global_fn!(/// Changes the permissions of `path`.
-    set_permissions(path: impl AsRef<Path>, perm: Permissions) -> ());
-global_fn!(/// The entries of a directory, fetched from the pool in batches.
-    read_dir(path: impl AsRef<Path>) -> ReadDir);
+global_fn!(
+    /// Metadata of `path`, following symlinks (`stat(2)`).
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-metadata-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// aopen::block_on(async {
+    ///     let meta = aopen::fs::metadata(dir.join("a.txt")).await?;
+    ///     assert!(meta.is_file());
+    ///     assert_eq!(meta.len(), 5);
+    ///     assert!(aopen::fs::metadata(&dir).await?.is_dir());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    metadata(path: impl AsRef<Path>) -> Metadata
+);
+global_fn!(
+    /// Metadata of `path` itself, not following a symlink (`lstat(2)`).
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-symlink-metadata-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("target.txt"), "x")?;
+    /// std::os::unix::fs::symlink(dir.join("target.txt"), dir.join("link"))?;
+    /// aopen::block_on(async {
+    ///     let link = aopen::fs::symlink_metadata(dir.join("link")).await?;
+    ///     assert!(link.file_type().is_symlink());
+    ///     let target = aopen::fs::metadata(dir.join("link")).await?; // follows the link
+    ///     assert!(target.is_file());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    symlink_metadata(path: impl AsRef<Path>) -> Metadata
+);
+global_fn!(
+    /// The whole contents of a file.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-read-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.bin"), [1u8, 2, 3])?;
+    /// let bytes = aopen::block_on(aopen::fs::read(dir.join("a.bin")))?;
+    /// assert_eq!(bytes, [1, 2, 3]);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    read(path: impl AsRef<Path>) -> Vec<u8>
+);
+global_fn!(
+    /// The whole contents of a file, as UTF-8.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-read-to-string-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// let text = aopen::block_on(aopen::fs::read_to_string(dir.join("a.txt")))?;
+    /// assert_eq!(text, "hello");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    read_to_string(path: impl AsRef<Path>) -> String
+);
+global_fn!(
+    /// Creates or truncates a file and writes `contents` to it.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-write-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let path = dir.join("greeting.txt");
+    ///     aopen::fs::write(&path, "hello, world").await?;
+    ///     aopen::fs::write(&path, b"bye").await?; // replaces the contents
+    ///     assert_eq!(aopen::fs::read_to_string(&path).await?, "bye");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> ()
+);
+global_fn!(
+    /// Creates a directory.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-create-dir-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     aopen::fs::create_dir(dir.join("sub")).await?;
+    ///     let again = aopen::fs::create_dir(dir.join("sub")).await.unwrap_err();
+    ///     assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    create_dir(path: impl AsRef<Path>) -> ()
+);
+global_fn!(
+    /// Creates a directory and any missing parents.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-create-dir-all-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     aopen::fs::create_dir_all(dir.join("a/b/c")).await?;
+    ///     aopen::fs::create_dir_all(dir.join("a/b/c")).await?; // exists already: fine
+    ///     assert!(aopen::fs::metadata(dir.join("a/b/c")).await?.is_dir());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    create_dir_all(path: impl AsRef<Path>) -> ()
+);
+global_fn!(
+    /// Removes a file (or symlink).
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-remove-file-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("old.txt"), "x")?;
+    /// aopen::block_on(async {
+    ///     aopen::fs::remove_file(dir.join("old.txt")).await?;
+    ///     assert!(!aopen::fs::try_exists(dir.join("old.txt")).await?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    remove_file(path: impl AsRef<Path>) -> ()
+);
+global_fn!(
+    /// Removes an empty directory.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-remove-dir-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// std::fs::create_dir_all(dir.join("full"))?;
+    /// std::fs::write(dir.join("full/file"), "x")?;
+    /// aopen::block_on(async {
+    ///     aopen::fs::create_dir(dir.join("empty")).await?;
+    ///     aopen::fs::remove_dir(dir.join("empty")).await?;
+    ///     assert!(aopen::fs::remove_dir(dir.join("full")).await.is_err()); // not empty
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    remove_dir(path: impl AsRef<Path>) -> ()
+);
+global_fn!(
+    /// Removes a directory and everything in it, not following symlinks.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-remove-dir-all-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// std::fs::create_dir_all(dir.join("tree/a/b"))?;
+    /// std::fs::write(dir.join("tree/a/b/leaf"), "x")?;
+    /// aopen::block_on(async {
+    ///     aopen::fs::remove_dir_all(dir.join("tree")).await?; // one descriptor at a time
+    ///     assert!(!aopen::fs::try_exists(dir.join("tree")).await?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    remove_dir_all(path: impl AsRef<Path>) -> ()
+);
+global_fn!(
+    /// Renames `from` to `to`, replacing `to` if it exists.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-rename-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("config"), "old")?;
+    /// aopen::block_on(async {
+    ///     // The classic atomic replace: write a temporary file, then rename it over.
+    ///     aopen::fs::write(dir.join("config.tmp"), "new").await?;
+    ///     aopen::fs::rename(dir.join("config.tmp"), dir.join("config")).await?;
+    ///     assert_eq!(aopen::fs::read_to_string(dir.join("config")).await?, "new");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> ()
+);
+global_fn!(
+    /// Copies the contents and permissions of `from` to `to`.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-copy-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// aopen::block_on(async {
+    ///     let bytes = aopen::fs::copy(dir.join("a.txt"), dir.join("b.txt")).await?;
+    ///     assert_eq!(bytes, 5);
+    ///     assert_eq!(aopen::fs::read(dir.join("b.txt")).await?, b"hello");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> u64
+);
+global_fn!(
+    /// Makes `link` a new name for the file `original`.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-hard-link-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// use std::os::unix::fs::MetadataExt;
+    ///
+    /// aopen::block_on(async {
+    ///     aopen::fs::hard_link(dir.join("a.txt"), dir.join("b.txt")).await?;
+    ///     assert_eq!(aopen::fs::metadata(dir.join("a.txt")).await?.nlink(), 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> ()
+);
+global_fn!(
+    /// The absolute path with every symlink, `.` and `..` resolved.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-canonicalize-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// std::fs::create_dir_all(dir.join("sub"))?;
+    /// aopen::block_on(async {
+    ///     let path = aopen::fs::canonicalize(dir.join("sub/../sub/.")).await?;
+    ///     assert!(path.is_absolute() && path.ends_with("sub"));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    canonicalize(path: impl AsRef<Path>) -> PathBuf
+);
+global_fn!(
+    /// Whether `path` exists.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-try-exists-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "x")?;
+    /// aopen::block_on(async {
+    ///     assert!(aopen::fs::try_exists(dir.join("a.txt")).await?);
+    ///     assert!(!aopen::fs::try_exists(dir.join("b.txt")).await?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    try_exists(path: impl AsRef<Path>) -> bool
+);
+global_fn!(
+    /// Changes the permissions of `path`.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-set-permissions-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("script.sh"), "#!/bin/sh\n")?;
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// aopen::block_on(async {
+    ///     let path = dir.join("script.sh");
+    ///     aopen::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).await?;
+    ///     let mode = aopen::fs::metadata(&path).await?.permissions().mode();
+    ///     assert_eq!(mode & 0o777, 0o755);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    set_permissions(path: impl AsRef<Path>, perm: Permissions) -> ()
+);
+global_fn!(
+    /// The entries of a directory, fetched from the pool in batches.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-read-dir-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a"), "")?;
+    /// # std::fs::write(dir.join("b"), "")?;
+    /// let names = aopen::block_on(async {
+    ///     let mut names = Vec::new();
+    ///     let mut entries = aopen::fs::read_dir(&dir).await?;
+    ///     while let Some(entry) = entries.next_entry().await? {
+    ///         names.push(entry.file_name().into_string().unwrap());
+    ///     }
+    ///     names.sort(); // the order is the file system's
+    ///     Ok::<_, std::io::Error>(names)
+    /// })?;
+    /// assert_eq!(names, ["a", "b"]);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    read_dir(path: impl AsRef<Path>) -> ReadDir
+);
 
 /// Stats many paths in few pool trips; results in input order. Runs on the global
 /// pool; see [`Fs::metadata_batch`].
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-metadata-batch-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # std::fs::write(dir.join("a"), "1")?;
+/// # std::fs::write(dir.join("b"), "22")?;
+/// let paths = vec![dir.join("a"), dir.join("missing"), dir.join("b")];
+/// let results = aopen::block_on(aopen::fs::metadata_batch(&paths))?;
+/// // One result per path, in input order; a missing path is an error in its slot.
+/// assert_eq!(results.len(), 3);
+/// assert_eq!(results[0].as_ref().unwrap().len(), 1);
+/// assert_eq!(results[1].as_ref().unwrap_err().kind(), std::io::ErrorKind::NotFound);
+/// assert_eq!(results[2].as_ref().unwrap().len(), 2);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn metadata_batch<I>(paths: I) -> FsFuture<Vec<io::Result<Metadata>>>
 where
     I: IntoIterator,
@@ -407,6 +781,32 @@ where
 /// Opens `path` for reading, runs `body` on it, then closes it asynchronously and
 /// returns the first error (the body's, else the close's). See
 /// [`OpenOptions::scoped`] for other modes.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-with-file-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # std::fs::write(dir.join("data.txt"), "header\nrow\n")?;
+/// let path = dir.join("data.txt");
+/// let first_line = aopen::block_on(aopen::fs::with_file(path, |file| {
+///     Box::pin(async move {
+///         let mut text = String::new();
+///         file.read_to_string(&mut text).await?;
+///         Ok(text.lines().next().unwrap_or_default().to_owned())
+///     })
+/// }))?; // the file is closed here, and a close error would have been returned
+/// assert_eq!(first_line, "header");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// The body only borrows the file, so it cannot smuggle it out past the close:
+///
+/// ```compile_fail
+/// // error: lifetime may not live long enough (the `&mut File` would outlive the body)
+/// let escaped = aopen::fs::with_file("/etc/hostname", |file| Box::pin(async move { Ok(file) }));
+/// ```
 pub fn with_file<T, F>(path: impl AsRef<Path>, body: F) -> FsFuture<T>
 where
     T: Send + 'static,

@@ -10,9 +10,12 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{FileType, Metadata};
+use std::future::Future;
 use std::io;
 use std::os::unix::fs::DirEntryExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use super::error::with_path;
 use super::lane::{Lane, Resource};
@@ -55,6 +58,38 @@ struct RawEntry {
 /// the pool (read-ahead). A batch that was asked for belongs to the
 /// `ReadDir`, not to a `next_entry` future, so cancelling `next_entry` loses no
 /// entries: the next call picks the batch up.
+///
+/// A `ReadDir` holds one descriptor, and so one permit of its pool's budget, until
+/// the listing is exhausted or the `ReadDir` is dropped; both queue the close on the
+/// pool.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-read-dir-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # std::fs::write(dir.join("a"), "")?;
+/// # std::fs::write(dir.join("b"), "")?;
+/// # std::fs::write(dir.join("c"), "")?;
+/// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(4).build()?;
+/// aopen::block_on(async {
+///     let mut entries = pool.fs().read_dir(&dir).await?;
+///     assert_eq!(pool.budget().held(), 1); // the open directory stream
+///     let mut files = 0;
+///     while let Some(entry) = entries.next_entry().await? {
+///         if entry.file_type().await?.is_file() {
+///             files += 1;
+///         }
+///     }
+///     assert_eq!(files, 3);
+///     drop(entries); // exhausted: the stream is closed, or being closed, on the pool
+///     pool.shutdown(std::time::Duration::from_secs(5))?; // waits for that close
+///     assert_eq!(pool.budget().held(), 0);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ReadDir {
     /// The open stream, until it is exhausted.
     lane: Option<Lane<std::fs::ReadDir>>,
@@ -95,10 +130,61 @@ impl ReadDir {
     ///
     /// An error from `readdir(3)` is returned once; like std's `ReadDir`, the listing
     /// ends after it (the next call returns `Ok(None)`).
+    ///
+    /// Cancel-safe: if this future is dropped, the batch it was waiting for stays with
+    /// the `ReadDir`, and the next call returns its entries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-next-entry-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("only"), "")?;
+    /// aopen::block_on(async {
+    ///     let mut entries = aopen::fs::read_dir(&dir).await?;
+    ///     let first = entries.next_entry().await?.expect("one entry");
+    ///     assert_eq!(first.file_name(), "only");
+    ///     assert!(entries.next_entry().await?.is_none()); // and after the end: None again
+    ///     assert!(entries.next_entry().await?.is_none());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn next_entry(&mut self) -> io::Result<Option<DirEntry>> {
+        std::future::poll_fn(|cx| self.poll_next_entry(cx)).await
+    }
+
+    /// The poll form of [`next_entry`](Self::next_entry), shaped like tokio's: `Ready`
+    /// with the next entry, `Ok(None)` when the directory is exhausted, or `Pending`
+    /// (and `cx` is woken) while the next batch is on its way.
+    ///
+    /// Batches asked for belong to the `ReadDir`, so giving up after a `Pending`
+    /// loses no entries: the next poll picks the batch up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-poll-next-entry-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("only"), "")?;
+    /// use std::future::poll_fn;
+    ///
+    /// aopen::block_on(async {
+    ///     let mut entries = aopen::fs::read_dir(&dir).await?;
+    ///     // What `next_entry` does; a hand-written `Stream` or `poll_*` method calls it so.
+    ///     let entry = poll_fn(|cx| entries.poll_next_entry(cx)).await?.unwrap();
+    ///     assert_eq!(entry.file_name(), "only");
+    ///     assert!(poll_fn(|cx| entries.poll_next_entry(cx)).await?.is_none());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn poll_next_entry(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<DirEntry>>> {
         loop {
             if let Some(entry) = self.buffered.pop_front() {
-                return match entry {
+                return Poll::Ready(match entry {
                     Ok(raw) => Ok(Some(DirEntry {
                         dir: self.path.clone(),
                         name: raw.name,
@@ -107,13 +193,15 @@ impl ReadDir {
                         pool: self.pool.clone(),
                     })),
                     Err(err) => Err(with_path("read directory", &self.path, err)),
-                };
+                });
             }
             self.read_ahead();
             let Some(oldest) = self.pending.front_mut() else {
-                return Ok(None);
+                return Poll::Ready(Ok(None));
             };
-            let (batch, exhausted) = oldest.await;
+            // The batch stays in `pending` until it is ready, so a `Pending` here
+            // loses nothing.
+            let (batch, exhausted) = ready!(Pin::new(oldest).poll(cx));
             self.pending.pop_front();
             if exhausted {
                 // Dropping the lane queues the close behind the batches asked for;
@@ -126,6 +214,43 @@ impl ReadDir {
             }
             self.buffered.extend(batch);
         }
+    }
+}
+
+/// With the `futures-io` feature, a `ReadDir` is a [`Stream`](futures_core::Stream) of
+/// entries (each an `io::Result`), so `StreamExt`'s combinators work on it. It is the
+/// same machinery as [`next_entry`](ReadDir::next_entry): a dropped `next()` loses no
+/// entries.
+///
+/// ```
+/// # aopen::block_on(async {
+/// use futures::StreamExt;
+///
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("a.txt"), "a")?;
+/// let entries: Vec<_> = aopen::fs::read_dir(dir.path()).await?.collect().await;
+/// let names: Vec<_> = entries.into_iter().map(|entry| entry.map(|e| e.file_name())).collect::<Result<_, _>>()?;
+/// assert_eq!(names, ["a.txt"]);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[cfg(feature = "futures-io")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
+impl futures_core::Stream for ReadDir {
+    type Item = io::Result<DirEntry>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // `ReadDir` is `Unpin`: its state is tasks and queues, nothing self-referential.
+        self.get_mut().poll_next_entry(cx).map(Result::transpose)
+    }
+}
+
+/// Ended once the directory is exhausted (and every entry was handed out).
+#[cfg(feature = "futures-io")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
+impl futures_core::FusedStream for ReadDir {
+    fn is_terminated(&self) -> bool {
+        self.lane.is_none() && self.pending.is_empty() && self.buffered.is_empty()
     }
 }
 
@@ -160,6 +285,41 @@ impl fmt::Debug for ReadDir {
 }
 
 /// One entry of a [`ReadDir`], shaped like tokio's.
+///
+/// The name, inode number and (usually) type come with the listing; [`metadata`]
+/// (and [`file_type`] when the file system did not give the type) is one `lstat(2)`
+/// on the pool. An entry holds no descriptor.
+///
+/// [`metadata`]: DirEntry::metadata
+/// [`file_type`]: DirEntry::file_type
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-dir-entry-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # std::fs::write(dir.join("file.txt"), "four")?;
+/// std::fs::create_dir(dir.join("sub"))?;
+/// aopen::block_on(async {
+///     let mut entries = aopen::fs::read_dir(&dir).await?;
+///     while let Some(entry) = entries.next_entry().await? {
+///         assert_eq!(entry.path(), dir.join(entry.file_name()));
+///         assert!(entry.ino() > 0);
+///         let kind = entry.file_type().await?; // no pool trip when the listing had it
+///         match entry.file_name().to_str() {
+///             Some("file.txt") => {
+///                 assert!(kind.is_file());
+///                 assert_eq!(entry.metadata().await?.len(), 4);
+///             }
+///             Some("sub") => assert!(kind.is_dir()),
+///             other => unreachable!("{other:?}"),
+///         }
+///     }
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct DirEntry {
     /// The directory's path as given to `read_dir`, shared by its entries.
     dir: Arc<Path>,
@@ -173,6 +333,7 @@ pub struct DirEntry {
 
 impl DirEntry {
     /// The full path: the directory's path joined with [`file_name`](Self::file_name).
+    /// See the [type's example](DirEntry#examples) for this and the other accessors.
     pub fn path(&self) -> PathBuf {
         self.dir.join(&self.name)
     }
@@ -189,6 +350,22 @@ impl DirEntry {
 
     /// The entry's type, without following symlinks. Answered without a pool trip
     /// when the listing gave the type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-dir-entry-file-type-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// std::os::unix::fs::symlink("nowhere", dir.join("link"))?;
+    /// aopen::block_on(async {
+    ///     let mut entries = aopen::fs::read_dir(&dir).await?;
+    ///     let entry = entries.next_entry().await?.unwrap();
+    ///     assert!(entry.file_type().await?.is_symlink()); // the link, not its target
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn file_type(&self) -> io::Result<FileType> {
         if let Some(file_type) = self.file_type {
             return Ok(file_type);
@@ -197,6 +374,22 @@ impl DirEntry {
     }
 
     /// The entry's metadata, without following symlinks (`lstat(2)`), like std's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-dir-entry-metadata-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("abc"), "abc")?;
+    /// aopen::block_on(async {
+    ///     let mut entries = aopen::fs::read_dir(&dir).await?;
+    ///     let entry = entries.next_entry().await?.unwrap();
+    ///     assert_eq!(entry.metadata().await?.len(), 3);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn metadata(&self) -> io::Result<Metadata> {
         let path = self.path();
         self.pool

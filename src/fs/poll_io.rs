@@ -1,0 +1,741 @@
+//! Poll-based reads, writes, seeks and closes for [`File`]: the one state machine
+//! behind the optional `futures-io` and `tokio` trait impls (the thin impl blocks at
+//! the end of this module), and behind `File::close`.
+//!
+//! # The problem
+//!
+//! `poll_read` and `poll_write` lend the caller's buffer for one poll only, but the
+//! system call behind them runs on a pool thread and may outlive that poll by
+//! seconds. A caller may also give up after `Pending` (a `select!`, a timeout) and come
+//! back with another buffer, or switch to `File`'s async methods.
+//!
+//! # The answer
+//!
+//! A `File` has at most one such operation in flight, kept in its [`PollState`]: the
+//! job's [`BlockingTask`] lives in the `File`, not in a future, so a `Pending` poll or a
+//! dropped future of an extension trait (`AsyncReadExt::read`, ...) loses nothing;
+//! the next operation on the file, of either kind, finishes it first.
+//!
+//! `File`'s own async methods keep their own jobs and their documented cancellation
+//! (a future dropped before its job started skips it), and are made aware of this
+//! state: each first finishes a poll operation in flight, the reads serve kept bytes
+//! first, and a write or seek corrects for them through this state (so a dropped
+//! future cannot leave the kept bytes and the OS position out of step).
+//!
+//! Invariants (the rules of [`fs`](super)):
+//!
+//! - **Memory (rule 6).** The pool never sees a caller's buffer: a read fills an owned
+//!   buffer that the poll finding the job done copies out; a write copies the
+//!   caller's bytes into an owned buffer before it submits.
+//! - **No write-behind (rule 5).** `poll_write` returns `Ok(n)` only after its job ran
+//!   and `write(2)` took those `n` bytes. Polled again while that write is in flight,
+//!   with whatever buffer, it keeps polling that write and reports its result against
+//!   the new call, as `tokio::fs` and `async-fs` do. A caller that keeps `AsyncWrite`'s
+//!   contract passes the same bytes again, so `Ok(n)` means "the first `n` bytes of
+//!   this buffer" (the count is capped at the new buffer's length).
+//! - **Close order (rules 1, 2).** Every job goes through the file's lane.
+//!   `poll_close` waits for the operation in flight, queues the close in the lane and
+//!   returns `close(2)`'s error, naming the path. After it every operation fails with
+//!   an [`Other`](io::ErrorKind::Other) error that names the path and says the file was
+//!   closed; a second `poll_close` returns `Ok(())`. A `File` dropped with an operation
+//!   in flight is closed once, after that operation (the lane queues the close behind
+//!   it; a close `poll_close` queued is never queued again).
+//! - **Leftover.** A read job asks for as many bytes as the caller's buffer holds (at
+//!   most [`MAX_TRANSFER`](super::MAX_TRANSFER)); nothing is read ahead. If the poll that finds the job
+//!   done brings a smaller buffer, the rest is kept in the `File` and served first by
+//!   the next read of any form. While bytes are kept the OS position is ahead of the
+//!   caller's by their count, so what depends on the position corrects for them: a
+//!   seek from `Current` subtracts them, any seek drops them once it succeeded, and a
+//!   write first moves the position back over them (`poll_write` in its own job, the
+//!   inherent writes in a job before theirs); a file that cannot seek, like a FIFO,
+//!   keeps them instead: its reads and writes are separate streams. Caveat: [`File::try_clone`] shares the OS position, so a clone made
+//!   while bytes are kept starts after them.
+//! - **Given-up operations.** An operation whose poll was given up still runs to the
+//!   end. Its bytes are not lost (a read's become leftover) and its error is returned
+//!   by the next operation on the file; a given-up write's error by `poll_close` too.
+
+use std::future::{poll_fn, Future};
+use std::io::{self, Seek, SeekFrom};
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use super::error::with_path;
+use super::file::File;
+use super::lane::Lane;
+use crate::pool::BlockingTask;
+
+// What only the trait impls' own read and write jobs use.
+#[cfg(any(feature = "futures-io", feature = "tokio"))]
+use {
+    super::error::retry_interrupted,
+    super::file::MAX_TRANSFER,
+    std::io::{Read, Write},
+};
+
+/// What a read job brings back: its owned buffer and what `read(2)` said.
+type ReadDone = (Vec<u8>, io::Result<usize>);
+
+/// What a write job brings back.
+// Without the trait features nothing makes a read or write job (the inherent
+// methods run their own); the state machine stays one piece all the same.
+#[cfg_attr(not(any(feature = "futures-io", feature = "tokio")), allow(dead_code))]
+struct WriteDone {
+    /// The owned buffer, kept for the next job.
+    buf: Vec<u8>,
+    /// The job moved the position back over the leftover (or there was none): the
+    /// leftover is stale now and must go.
+    rewound: bool,
+    /// What `write(2)` said, or the error of the seek before it.
+    result: io::Result<usize>,
+}
+
+/// The operation in flight. One at a time: each poll method first finishes whatever
+/// another left here.
+#[cfg_attr(not(any(feature = "futures-io", feature = "tokio")), allow(dead_code))]
+enum Op {
+    /// Nothing in flight.
+    Idle,
+    /// A read into an owned buffer of the length the caller asked for.
+    Read(BlockingTask<ReadDone>),
+    /// A write of owned bytes, after moving back over the leftover.
+    Write(BlockingTask<WriteDone>),
+    /// A seek whose target was already corrected for the leftover.
+    Seek(BlockingTask<io::Result<u64>>),
+    /// Moves the position back over the leftover before an inherent write; `true`
+    /// if it did (a FIFO cannot, and keeps the bytes).
+    Rewind(BlockingTask<io::Result<bool>>),
+    /// The close is queued in the lane (the lane is closed); its result is not
+    /// taken yet.
+    Close(BlockingTask<io::Result<()>>),
+    /// Closed, and `close(2)`'s result was handed out.
+    Closed,
+}
+
+/// The poll-side state of a [`File`].
+pub(super) struct PollState {
+    op: Op,
+    /// Bytes a read job brought back that no caller took yet; `leftover[taken..]` are
+    /// still owed. Only filled when a read job finishes, and a read job is only
+    /// submitted when this is empty.
+    leftover: Vec<u8>,
+    /// How many bytes at the front of `leftover` were handed out.
+    taken: usize,
+    /// The position the last finished seek returned: what tokio's `poll_complete`
+    /// reports when no seek is in flight (tokio leaves that value unspecified).
+    last_seek: u64,
+    /// The error of a given-up write that `poll_close` found; returned by the close
+    /// in place of `close(2)`'s result.
+    deferred: Option<io::Error>,
+    /// An owned buffer kept between jobs, so a read or write does not allocate.
+    spare: Vec<u8>,
+}
+
+impl PollState {
+    pub(super) fn new() -> PollState {
+        PollState {
+            op: Op::Idle,
+            leftover: Vec::new(),
+            taken: 0,
+            last_seek: 0,
+            deferred: None,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Bytes kept and not yet handed out.
+    fn leftover_len(&self) -> usize {
+        self.leftover.len() - self.taken
+    }
+
+    /// Whether bytes are kept (the OS position is ahead of the caller's).
+    pub(super) fn has_leftover(&self) -> bool {
+        self.leftover_len() > 0
+    }
+
+    /// The owned buffer kept between jobs, for an inherent `read`'s job.
+    pub(super) fn take_spare(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.spare)
+    }
+
+    /// Gives a job's owned buffer back for the next job.
+    pub(super) fn put_spare(&mut self, buf: Vec<u8>) {
+        self.spare = buf;
+    }
+
+    /// Hands out up to `want` kept bytes through `put`; returns how many.
+    fn take_leftover(&mut self, want: usize, put: impl FnOnce(&[u8])) -> usize {
+        let n = want.min(self.leftover_len());
+        put(&self.leftover[self.taken..self.taken + n]);
+        self.taken += n;
+        if self.taken == self.leftover.len() {
+            self.drop_leftover();
+        }
+        n
+    }
+
+    /// Every kept byte, for `read_to_end` and `read_to_string`.
+    pub(super) fn take_all_leftover(&mut self) -> Vec<u8> {
+        let mut kept = std::mem::take(&mut self.leftover);
+        kept.drain(..self.taken);
+        self.taken = 0;
+        kept
+    }
+
+    fn drop_leftover(&mut self) {
+        self.leftover.clear();
+        self.taken = 0;
+    }
+
+    /// The close was queued (or ran): nothing more may go into the lane.
+    pub(super) fn is_closed(&self) -> bool {
+        matches!(self.op, Op::Close(_) | Op::Closed)
+    }
+
+    /// A read job finished: `want` bytes (at most) go to `put`, the rest is kept.
+    fn finish_read(
+        &mut self,
+        (buf, result): ReadDone,
+        want: usize,
+        put: impl FnOnce(&[u8]),
+        path: &Path,
+    ) -> io::Result<usize> {
+        let result = result.map(|n| {
+            let given = want.min(n);
+            put(&buf[..given]);
+            debug_assert_eq!(self.leftover_len(), 0, "a read was submitted over leftover");
+            self.leftover.extend_from_slice(&buf[given..n]);
+            given
+        });
+        self.spare = buf;
+        result.map_err(|err| with_path("read", path, err))
+    }
+
+    /// A write job finished: drop the leftover it moved back over.
+    fn finish_write(&mut self, done: WriteDone, path: &Path) -> io::Result<usize> {
+        if done.rewound {
+            self.drop_leftover();
+        }
+        self.spare = done.buf;
+        done.result.map_err(|err| with_path("write", path, err))
+    }
+
+    /// A seek job finished: on success the leftover is stale.
+    fn finish_seek(&mut self, result: io::Result<u64>, path: &Path) -> io::Result<u64> {
+        let pos = result.map_err(|err| with_path("seek", path, err))?;
+        self.drop_leftover();
+        self.last_seek = pos;
+        Ok(pos)
+    }
+
+    /// Finishes the operation in flight and folds its result in (a read's bytes
+    /// become leftover); `Ready(Err)` with its error, or with the closed error if
+    /// the file is closing or closed.
+    pub(super) fn poll_settle(
+        &mut self,
+        cx: &mut Context<'_>,
+        operation: &'static str,
+        path: &Path,
+    ) -> Poll<io::Result<()>> {
+        let result = match &mut self.op {
+            Op::Idle => Ok(()),
+            // The lane is closed: whatever the caller wanted cannot run.
+            Op::Close(_) | Op::Closed => Err(closed_error(operation, path)),
+            Op::Read(task) => {
+                let done = ready!(Pin::new(task).poll(cx));
+                self.op = Op::Idle;
+                self.finish_read(done, 0, |_| {}, path).map(drop)
+            }
+            Op::Write(task) => {
+                let done = ready!(Pin::new(task).poll(cx));
+                self.op = Op::Idle;
+                // Taken but not reported: the poll that asked was given up.
+                self.finish_write(done, path).map(drop)
+            }
+            Op::Seek(task) => {
+                let result = ready!(Pin::new(task).poll(cx));
+                self.op = Op::Idle;
+                self.finish_seek(result, path).map(drop)
+            }
+            Op::Rewind(task) => {
+                let result = ready!(Pin::new(task).poll(cx));
+                self.op = Op::Idle;
+                match result {
+                    Ok(true) => {
+                        self.drop_leftover();
+                        Ok(())
+                    }
+                    // Not seekable: the kept bytes stay valid (see `write_job`).
+                    Ok(false) => Ok(()),
+                    Err(err) => Err(with_path("seek", path, err)),
+                }
+            }
+        };
+        Poll::Ready(result)
+    }
+
+    /// Reads up to `want` bytes, handed to `put`: kept bytes first, else the result of
+    /// the read in flight, else a new read job of `want` bytes (at most
+    /// `MAX_TRANSFER`).
+    #[cfg(any(feature = "futures-io", feature = "tokio"))]
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        lane: &Lane<std::fs::File>,
+        path: &Path,
+        want: usize,
+        put: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let kept = self.leftover_len();
+            match &mut self.op {
+                Op::Close(_) | Op::Closed => return Poll::Ready(Err(closed_error("read", path))),
+                // An empty buffer asks for nothing; a read in flight stays for later.
+                _ if want == 0 => return Poll::Ready(Ok(0)),
+                // A read in flight (maybe for a bigger buffer): its bytes come first.
+                Op::Read(task) => {
+                    let done = ready!(Pin::new(task).poll(cx));
+                    self.op = Op::Idle;
+                    return Poll::Ready(self.finish_read(done, want, put, path));
+                }
+                // Another kind in flight: finish it (it moves the position), then read.
+                Op::Write(_) | Op::Seek(_) | Op::Rewind(_) => {
+                    if let Err(err) = ready!(self.poll_settle(cx, "read", path)) {
+                        return Poll::Ready(Err(err));
+                    }
+                }
+                // Kept bytes are the next ones in the file: no pool trip.
+                Op::Idle if kept > 0 => {
+                    return Poll::Ready(Ok(self.take_leftover(want, put)));
+                }
+                Op::Idle => {
+                    let mut owned = std::mem::take(&mut self.spare);
+                    owned.resize(want.min(MAX_TRANSFER), 0);
+                    self.op = Op::Read(lane.submit(move |file| {
+                        let result = retry_interrupted(|| file.read(&mut owned));
+                        (owned, result)
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Queues a job that moves the position back over the leftover, for the
+    /// inherent writes (whose own jobs may be cancelled, so the rewind and the
+    /// leftover it makes stale must be settled here, not in them). Must be idle.
+    pub(super) fn start_rewind(&mut self, lane: &Lane<std::fs::File>) {
+        debug_assert!(
+            matches!(self.op, Op::Idle),
+            "a rewind started over another operation"
+        );
+        let back = self.leftover_len();
+        self.op = Op::Rewind(lane.submit(move |file| rewind(file, back)));
+    }
+
+    /// Writes `buf` with one `write(2)`, or reports the write in flight against this
+    /// call (see the module docs); `Ok(n)` only once `write(2)` took `n` bytes.
+    #[cfg(any(feature = "futures-io", feature = "tokio"))]
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        lane: &Lane<std::fs::File>,
+        path: &Path,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            match &mut self.op {
+                Op::Close(_) | Op::Closed => return Poll::Ready(Err(closed_error("write", path))),
+                Op::Write(task) => {
+                    let done = ready!(Pin::new(task).poll(cx));
+                    self.op = Op::Idle;
+                    let result = self.finish_write(done, path);
+                    return Poll::Ready(result.map(|n| n.min(buf.len())));
+                }
+                Op::Read(_) | Op::Seek(_) | Op::Rewind(_) => {
+                    if let Err(err) = ready!(self.poll_settle(cx, "write", path)) {
+                        return Poll::Ready(Err(err));
+                    }
+                }
+                Op::Idle if buf.is_empty() => return Poll::Ready(Ok(0)),
+                // One job: back over the leftover, then one `write(2)`.
+                Op::Idle => {
+                    let mut owned = std::mem::take(&mut self.spare);
+                    owned.clear();
+                    owned.extend_from_slice(&buf[..buf.len().min(MAX_TRANSFER)]);
+                    let back = self.leftover_len();
+                    self.op = Op::Write(lane.submit(move |file| write_job(file, owned, back)));
+                }
+            }
+        }
+    }
+
+    /// Queues a seek to `pos`, corrected for the leftover. Fails if another
+    /// operation is in flight (tokio's contract: call `poll_complete` first).
+    pub(super) fn start_seek(
+        &mut self,
+        lane: &Lane<std::fs::File>,
+        path: &Path,
+        pos: SeekFrom,
+    ) -> io::Result<()> {
+        match self.op {
+            Op::Idle => {}
+            Op::Close(_) | Op::Closed => return Err(closed_error("seek", path)),
+            Op::Read(_) | Op::Write(_) | Op::Seek(_) | Op::Rewind(_) => {
+                let err = io::Error::other(
+                    "another operation is in flight on this file: call poll_complete before start_seek",
+                );
+                return Err(with_path("seek", path, err));
+            }
+        }
+        let target = match pos {
+            SeekFrom::Current(offset) => {
+                let kept = i64::try_from(self.leftover_len()).unwrap_or(i64::MAX);
+                let offset = offset.checked_sub(kept).ok_or_else(|| {
+                    let err = io::Error::new(io::ErrorKind::InvalidInput, "seek offset overflows");
+                    with_path("seek", path, err)
+                })?;
+                SeekFrom::Current(offset)
+            }
+            other => other,
+        };
+        self.op = Op::Seek(lane.submit(move |file| file.seek(target)));
+        Ok(())
+    }
+
+    /// The position the seek in flight reached; with none in flight, finishes any
+    /// other operation and returns the last seek's result (tokio's contract leaves
+    /// this value unspecified).
+    pub(super) fn poll_complete(
+        &mut self,
+        cx: &mut Context<'_>,
+        path: &Path,
+    ) -> Poll<io::Result<u64>> {
+        loop {
+            match &mut self.op {
+                Op::Seek(task) => {
+                    let result = ready!(Pin::new(task).poll(cx));
+                    self.op = Op::Idle;
+                    return Poll::Ready(self.finish_seek(result, path));
+                }
+                Op::Idle => return Poll::Ready(Ok(self.last_seek)),
+                Op::Close(_) | Op::Closed => return Poll::Ready(Err(closed_error("seek", path))),
+                Op::Read(_) | Op::Write(_) | Op::Rewind(_) => {
+                    if let Err(err) = ready!(self.poll_settle(cx, "seek", path)) {
+                        return Poll::Ready(Err(err));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Seeks to `pos` (the one-call form of futures-io); a seek in flight is reported
+    /// against this call, like a write.
+    #[cfg(feature = "futures-io")]
+    fn poll_seek(
+        &mut self,
+        cx: &mut Context<'_>,
+        lane: &Lane<std::fs::File>,
+        path: &Path,
+        pos: SeekFrom,
+    ) -> Poll<io::Result<u64>> {
+        loop {
+            match &mut self.op {
+                Op::Seek(_) => return self.poll_complete(cx, path),
+                Op::Close(_) | Op::Closed => return Poll::Ready(Err(closed_error("seek", path))),
+                Op::Read(_) | Op::Write(_) | Op::Rewind(_) => {
+                    if let Err(err) = ready!(self.poll_settle(cx, "seek", path)) {
+                        return Poll::Ready(Err(err));
+                    }
+                }
+                Op::Idle => {
+                    if let Err(err) = self.start_seek(lane, path, pos) {
+                        return Poll::Ready(Err(err));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Finishes the operation in flight, closes the lane (once) and returns
+    /// `close(2)`'s error, or the error of a given-up write found on the way; after
+    /// that, `Ok(())`.
+    pub(super) fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        lane: &mut Lane<std::fs::File>,
+        path: &Path,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            match &mut self.op {
+                // Closed before, and that close's result was handed out.
+                Op::Closed => return Poll::Ready(Ok(())),
+                Op::Close(task) => {
+                    let result = ready!(Pin::new(task).poll(cx));
+                    self.op = Op::Closed;
+                    self.drop_leftover();
+                    let result = match self.deferred.take() {
+                        Some(err) => Err(err),
+                        None => result.map_err(|err| with_path("close", path, err)),
+                    };
+                    return Poll::Ready(result);
+                }
+                // A write the caller gave up on may have failed: that must not vanish.
+                Op::Write(_) => {
+                    if let Err(err) = ready!(self.poll_settle(cx, "close", path)) {
+                        self.deferred = Some(err);
+                    }
+                }
+                // Given-up reads and seeks change nothing a close reports.
+                Op::Read(_) | Op::Seek(_) | Op::Rewind(_) => {
+                    let _ = ready!(self.poll_settle(cx, "close", path));
+                }
+                // Queued behind every job issued before; it runs even if this task
+                // is dropped (and the lane's drop then queues nothing).
+                Op::Idle => self.op = Op::Close(lane.close_in_place()),
+            }
+        }
+    }
+}
+
+/// The error of an operation on a file that was closed by `poll_close` /
+/// `poll_shutdown`.
+fn closed_error(operation: &'static str, path: &Path) -> io::Error {
+    let err = io::Error::other("the file was already closed (by poll_close or poll_shutdown)");
+    with_path(operation, path, err)
+}
+
+/// Moves the position back over `back` kept bytes: `Ok(true)` if it did (or there
+/// were none), `Ok(false)` if the file cannot seek.
+fn rewind(file: &mut std::fs::File, back: usize) -> io::Result<bool> {
+    if back == 0 {
+        return Ok(true);
+    }
+    // `back` is at most `MAX_TRANSFER`, far below `i64::MAX`.
+    let offset = -i64::try_from(back).unwrap_or(i64::MAX);
+    match file.seek(SeekFrom::Current(offset)) {
+        Ok(_) => Ok(true),
+        // Not seekable (a FIFO, a socket): reads and writes are separate streams, so
+        // the kept bytes stay valid and the write goes ahead.
+        Err(err) if err.raw_os_error() == Some(libc::ESPIPE) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// A write job of `poll_write`: back over `back` kept bytes, then one `write(2)`.
+#[cfg(any(feature = "futures-io", feature = "tokio"))]
+fn write_job(file: &mut std::fs::File, buf: Vec<u8>, back: usize) -> WriteDone {
+    match rewind(file, back) {
+        Ok(rewound) => {
+            let result = retry_interrupted(|| file.write(&buf));
+            WriteDone {
+                buf,
+                rewound,
+                result,
+            }
+        }
+        Err(err) => WriteDone {
+            buf,
+            rewound: false,
+            result: Err(err),
+        },
+    }
+}
+
+impl File {
+    /// Finishes what a poll method (or a dropped future) left in flight, for the
+    /// async methods; the closed error if the file was closed.
+    pub(super) async fn settle(&mut self, operation: &'static str) -> io::Result<()> {
+        let path = &self.path;
+        poll_fn(|cx| self.poll.poll_settle(cx, operation, path)).await
+    }
+
+    /// For the inherent writes: settles, then moves the OS position back over kept
+    /// bytes, so the write lands where the caller is.
+    pub(super) async fn settle_for_write(&mut self) -> io::Result<()> {
+        self.settle("write").await?;
+        if self.poll.has_leftover() {
+            self.poll.start_rewind(&self.lane);
+            self.settle("write").await?;
+        }
+        Ok(())
+    }
+
+    /// Moves kept bytes into `buf`; returns how many.
+    pub(super) fn read_leftover(&mut self, buf: &mut [u8]) -> usize {
+        self.poll
+            .take_leftover(buf.len(), |bytes| buf[..bytes.len()].copy_from_slice(bytes))
+    }
+
+    /// The closed error if the file was closed by `poll_close`, for the `&self`
+    /// methods (which queue their job behind whatever is in flight).
+    pub(super) fn check_open(&self, operation: &'static str) -> io::Result<()> {
+        if self.poll.is_closed() {
+            return Err(closed_error(operation, &self.path));
+        }
+        Ok(())
+    }
+}
+
+/// With the `futures-io` feature: `futures::io`'s traits, so `futures::io::copy`,
+/// `BufReader`, `AsyncReadExt` and friends work on a `File`.
+///
+/// The inherent methods of the same names (`read`, `write`, `seek`, `close`, ...) win
+/// method calls: call the traits' versions as `AsyncReadExt::read(&mut file, buf)`, or
+/// hand the file to generic code. Both kinds share one state and may be mixed.
+///
+/// ```
+/// # aopen::block_on(async {
+/// use futures::io::{AsyncBufReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
+/// use futures::StreamExt;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("lines.txt");
+/// let mut file = aopen::OpenOptions::new().read(true).write(true).create(true).open(&path).await?;
+/// futures::io::copy(&b"one\ntwo\n"[..], &mut file).await?; // Ok: write(2) took them
+/// AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(0)).await?;
+///
+/// let mut reader = BufReader::new(file);
+/// let lines: Vec<String> = (&mut reader).lines().map(|line| line.unwrap()).collect().await;
+/// assert_eq!(lines, ["one", "two"]);
+/// AsyncWriteExt::close(reader.get_mut()).await?; // close(2)'s error, if any
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[cfg(feature = "futures-io")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
+impl futures_io::AsyncRead for File {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        // `File` is `Unpin`: tasks, buffers and handles, nothing self-referential.
+        let this = self.get_mut();
+        let want = buf.len();
+        let put = |bytes: &[u8]| buf[..bytes.len()].copy_from_slice(bytes);
+        this.poll.poll_read(cx, &this.lane, &this.path, want, put)
+    }
+}
+
+/// `poll_write` returns `Ok(n)` only once `write(2)` took the bytes (no write-behind);
+/// `poll_flush` waits for the operation in flight; `poll_close` closes the file and
+/// returns `close(2)`'s error (after it, operations fail and another close is `Ok`).
+#[cfg(feature = "futures-io")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
+impl futures_io::AsyncWrite for File {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.poll.poll_write(cx, &this.lane, &this.path, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.poll.poll_settle(cx, "flush", &this.path)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.poll.poll_close(cx, &mut this.lane, &this.path)
+    }
+}
+
+/// A seek from `Current` counts from the caller's position (bytes a read brought
+/// back and nobody took yet are subtracted).
+#[cfg(feature = "futures-io")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
+impl futures_io::AsyncSeek for File {
+    fn poll_seek(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        pos: SeekFrom,
+    ) -> Poll<io::Result<u64>> {
+        let this = self.get_mut();
+        this.poll.poll_seek(cx, &this.lane, &this.path, pos)
+    }
+}
+
+/// With the `tokio` feature: `tokio::io`'s traits (no tokio runtime needed), so
+/// `tokio::io::copy`, `BufReader` and `AsyncReadExt` work on a `File`.
+///
+/// As with futures-io, the inherent methods win method calls: use
+/// `tokio::io::AsyncReadExt::read(&mut file, buf)` or generic code.
+///
+/// ```
+/// # aopen::block_on(async {
+/// use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("lines.txt");
+/// let mut file = aopen::File::create(&path).await?;
+/// tokio::io::copy(&mut &b"one\ntwo\n"[..], &mut file).await?;
+/// AsyncWriteExt::shutdown(&mut file).await?; // close(2)'s error, if any
+///
+/// let mut lines = BufReader::new(aopen::File::open(&path).await?).lines();
+/// assert_eq!(lines.next_line().await?.as_deref(), Some("one"));
+/// assert_eq!(lines.next_line().await?.as_deref(), Some("two"));
+/// assert_eq!(lines.next_line().await?, None);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+impl tokio::io::AsyncRead for File {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let want = buf.remaining();
+        let put = |bytes: &[u8]| buf.put_slice(bytes);
+        ready!(this.poll.poll_read(cx, &this.lane, &this.path, want, put))?;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// `poll_write` returns `Ok(n)` only once `write(2)` took the bytes (no write-behind);
+/// `poll_flush` waits for the operation in flight; `poll_shutdown` closes the file and
+/// returns `close(2)`'s error (after it, operations fail and another shutdown is `Ok`).
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+impl tokio::io::AsyncWrite for File {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.poll.poll_write(cx, &this.lane, &this.path, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.poll.poll_settle(cx, "flush", &this.path)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.poll.poll_close(cx, &mut this.lane, &this.path)
+    }
+}
+
+/// `start_seek` fails while another operation is in flight (call `poll_complete`
+/// first, as tokio's `seek` does); with no seek in flight `poll_complete` returns the
+/// last seek's position. A seek from `Current` counts from the caller's position.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+impl tokio::io::AsyncSeek for File {
+    fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
+        let this = self.get_mut();
+        this.poll.start_seek(&this.lane, &this.path, position)
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        let this = self.get_mut();
+        this.poll.poll_complete(cx, &this.path)
+    }
+}
