@@ -51,6 +51,36 @@ pub const MAX_DEFAULT_CAPACITY: usize = 1 << 16;
 /// An async counting semaphore that caps how many descriptors the crate holds.
 ///
 /// Cloning a `Budget` gives another handle to the same counter.
+///
+/// Each [`Pool`](crate::Pool) has one ([`Pool::budget`](crate::Pool::budget)); its
+/// files and directory listings take their permits from it. You can also use a
+/// `Budget` on its own, to bound any resource: it is `Send + Sync + Clone`, and its
+/// [`acquire`](Budget::acquire) future works under any executor.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::Budget;
+///
+/// let budget = Budget::new(2);
+/// let a = budget.try_acquire().expect("two free");
+/// let b = aopen::block_on(budget.acquire()); // a unit is free: completes at once
+/// assert_eq!((budget.available(), budget.held()), (0, 2));
+/// assert!(budget.try_acquire().is_none());
+///
+/// // A waiter sleeps until a permit is dropped, on any thread.
+/// let waiter = std::thread::spawn({
+///     let budget = budget.clone();
+///     move || aopen::block_on(budget.acquire())
+/// });
+/// while budget.waiters() == 0 {
+///     std::thread::yield_now();
+/// }
+/// drop(a); // gives the unit back and wakes the waiter
+/// let c = waiter.join().unwrap();
+/// drop((b, c));
+/// assert_eq!(budget.available(), budget.capacity());
+/// ```
 #[derive(Clone)]
 pub struct Budget {
     inner: Arc<Inner>,
@@ -82,6 +112,18 @@ impl Budget {
     /// Panics if `capacity` is zero: a budget that can never be met would make every
     /// acquire wait forever, which is a programmer's error. The pool builder and the
     /// `AOPEN_DESCRIPTOR_BUDGET` variable report zero as an `InvalidInput` error instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let budget = aopen::Budget::new(8);
+    /// assert_eq!(budget.capacity(), 8);
+    /// assert_eq!(budget.available(), 8);
+    /// ```
+    ///
+    /// ```should_panic
+    /// let never = aopen::Budget::new(0); // panics: capacity must be at least 1
+    /// ```
     pub fn new(capacity: usize) -> Budget {
         assert!(
             capacity > 0,
@@ -102,6 +144,13 @@ impl Budget {
 
     /// Creates a budget sized from this process's `RLIMIT_NOFILE` (see
     /// [`default_capacity`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let budget = aopen::Budget::from_rlimit();
+    /// assert_eq!(budget.capacity(), aopen::budget::default_capacity());
+    /// ```
     pub fn from_rlimit() -> Budget {
         Budget::new(default_capacity())
     }
@@ -111,6 +160,28 @@ impl Budget {
     /// The future is `Send`, owns a handle to the budget (it is `'static`), and is
     /// cancel-safe: dropping it before it completes takes nothing, and a wake-up it had
     /// already received is passed to the next waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let budget = aopen::Budget::new(1);
+    /// let ex = aopen::LocalExecutor::new();
+    /// ex.run(async {
+    ///     let held = budget.acquire().await;
+    ///     // A second acquire waits; give the unit back a little later from another task.
+    ///     ex.spawn(async move {
+    ///         aopen::sleep(Duration::from_millis(5)).await;
+    ///         drop(held);
+    ///     })
+    ///     .detach();
+    ///     let permit = budget.acquire().await; // woken by that drop
+    ///     assert_eq!(budget.available(), 0);
+    ///     drop(permit);
+    /// });
+    /// assert_eq!(budget.available(), 1);
+    /// ```
     pub fn acquire(&self) -> Acquire {
         self.acquire_units(1)
     }
@@ -132,6 +203,16 @@ impl Budget {
     ///
     /// This does not queue behind tasks waiting in [`acquire`](Budget::acquire); it is
     /// meant for callers that have something better to do than wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let budget = aopen::Budget::new(1);
+    /// let permit = budget.try_acquire().expect("one free");
+    /// assert!(budget.try_acquire().is_none()); // none left: no waiting, just None
+    /// drop(permit);
+    /// assert!(budget.try_acquire().is_some());
+    /// ```
     pub fn try_acquire(&self) -> Option<Permit> {
         if self.inner.take_units(1) {
             Some(Permit {
@@ -144,21 +225,62 @@ impl Budget {
     }
 
     /// Units free right now (a snapshot; it can change at once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let budget = aopen::Budget::new(3);
+    /// let _permit = budget.try_acquire();
+    /// assert_eq!(budget.available(), 2);
+    /// ```
     pub fn available(&self) -> usize {
         self.inner.available.load(Ordering::SeqCst)
     }
 
     /// The number of units this budget was created with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aopen::Pool::builder().descriptor_budget(100).build()?;
+    /// assert_eq!(pool.budget().capacity(), 100);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.inner.capacity
     }
 
     /// Units held by live [`Permit`]s right now (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let budget = aopen::Budget::new(3);
+    /// let permits: Vec<_> = (0..2).filter_map(|_| budget.try_acquire()).collect();
+    /// assert_eq!(budget.held(), 2);
+    /// drop(permits);
+    /// assert_eq!(budget.held(), 0);
+    /// ```
     pub fn held(&self) -> usize {
         self.capacity() - self.available()
     }
 
     /// Tasks waiting in [`acquire`](Budget::acquire) right now (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use std::task::Context;
+    ///
+    /// let budget = aopen::Budget::new(1);
+    /// let _held = budget.try_acquire().unwrap();
+    /// let mut waiting = pin!(budget.acquire());
+    /// let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    /// assert!(waiting.as_mut().poll(&mut cx).is_pending());
+    /// assert_eq!(budget.waiters(), 1);
+    /// ```
     pub fn waiters(&self) -> usize {
         self.inner.waiters.load(Ordering::SeqCst)
     }
@@ -214,6 +336,17 @@ impl Inner {
 ///
 /// The crate keeps one `Permit` per open descriptor, from before `open(2)` until after
 /// `close(2)` returned.
+///
+/// # Examples
+///
+/// ```
+/// let budget = aopen::Budget::new(1);
+/// let permit: aopen::Permit = budget.try_acquire().unwrap();
+/// assert_eq!(permit.budget().held(), 1);
+/// // A permit may move to another thread, and gives its unit back where it is dropped.
+/// std::thread::spawn(move || drop(permit)).join().unwrap();
+/// assert_eq!(budget.available(), 1);
+/// ```
 pub struct Permit {
     budget: Budget,
     /// Units this permit holds: 1 for every permit a user sees.
@@ -222,6 +355,14 @@ pub struct Permit {
 
 impl Permit {
     /// The budget this permit belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let budget = aopen::Budget::new(4);
+    /// let permit = budget.try_acquire().unwrap();
+    /// assert_eq!(permit.budget().capacity(), 4);
+    /// ```
     pub fn budget(&self) -> &Budget {
         &self.budget
     }
@@ -240,6 +381,20 @@ impl fmt::Debug for Permit {
 }
 
 /// The future returned by [`Budget::acquire`].
+///
+/// `Send`, `'static` and `Unpin`; dropping it before it completes takes nothing and
+/// passes on a wake-up it had received.
+///
+/// # Examples
+///
+/// ```
+/// let budget = aopen::Budget::new(1);
+/// let acquire: aopen::budget::Acquire = budget.acquire();
+/// // It owns a handle to the budget, so it can outlive this scope and move threads.
+/// let permit = std::thread::spawn(move || aopen::block_on(acquire)).join().unwrap();
+/// assert_eq!(budget.held(), 1);
+/// drop(permit);
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire {
     budget: Budget,
@@ -352,6 +507,15 @@ impl fmt::Debug for Acquire {
 /// `clamp(soft − max(MIN_HEADROOM, soft / 4), MIN_DEFAULT_CAPACITY, MAX_DEFAULT_CAPACITY)`,
 /// where `soft` is the soft `RLIMIT_NOFILE` (unlimited counts as `MAX_DEFAULT_CAPACITY`
 /// plus headroom). A soft limit of 1024 gives 768; 65536 gives 49152.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::budget::{default_capacity, MAX_DEFAULT_CAPACITY, MIN_DEFAULT_CAPACITY};
+///
+/// let capacity = default_capacity();
+/// assert!((MIN_DEFAULT_CAPACITY..=MAX_DEFAULT_CAPACITY).contains(&capacity));
+/// ```
 pub fn default_capacity() -> usize {
     capacity_for_limit(soft_nofile_limit().ok())
 }

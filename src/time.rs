@@ -158,6 +158,21 @@ pub fn sleep(duration: Duration) -> Sleep {
 }
 
 /// Waits until `deadline`. A deadline in the past completes on the first poll.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// // A ticker that does not drift: each deadline is the last one plus the period.
+/// let period = Duration::from_millis(2);
+/// let mut next = Instant::now();
+/// for _ in 0..3 {
+///     next += period;
+///     aopen::block_on(aopen::sleep_until(next));
+/// }
+/// assert!(Instant::now() >= next);
+/// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep { deadline, id: None }
 }
@@ -166,6 +181,18 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 ///
 /// `Send`, `Unpin`, and usable under any executor. Dropping it before it completes
 /// removes it from the timer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// // The same future type under tokio's runtime, which never sees aopen's timer thread.
+/// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// let sleep: aopen::Sleep = aopen::sleep(Duration::from_millis(1));
+/// runtime.block_on(sleep);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Panics
 ///
@@ -183,6 +210,15 @@ pub struct Sleep {
 
 impl Sleep {
     /// The instant this sleep completes at.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let deadline = Instant::now() + Duration::from_secs(60);
+    /// assert_eq!(aopen::sleep_until(deadline).deadline(), deadline);
+    /// ```
     pub fn deadline(&self) -> Instant {
         self.deadline
     }

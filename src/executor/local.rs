@@ -340,6 +340,35 @@ impl Inner {
 /// });
 /// assert_eq!(ex.run(task), 10);
 /// ```
+///
+/// Many file system calls at once, on one thread, with no runtime:
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-local-executor-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let ex = aopen::LocalExecutor::new();
+/// let tasks: Vec<_> = (0..8)
+///     .map(|i| ex.spawn(aopen::fs::write(dir.join(format!("{i}.txt")), i.to_string())))
+///     .collect();
+/// ex.run(async {
+///     for task in tasks {
+///         task.await?; // all eight writes were in flight on the pool together
+///     }
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// assert_eq!(std::fs::read_dir(&dir)?.count(), 8);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// The executor is `!Send` (its tasks need not be `Send`, so they must stay on its
+/// thread):
+///
+/// ```compile_fail,E0277
+/// fn assert_send<T: Send>(_: &T) {}
+/// let ex = aopen::LocalExecutor::new();
+/// assert_send(&ex); // error: `Rc<...>` cannot be sent between threads safely
+/// ```
 pub struct LocalExecutor {
     /// The state; [`Task`]s hold it weakly.
     inner: Rc<Inner>,
@@ -347,6 +376,13 @@ pub struct LocalExecutor {
 
 impl LocalExecutor {
     /// An executor with no tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = aopen::LocalExecutor::new();
+    /// assert_eq!(ex.run(async { 1 + 1 }), 2);
+    /// ```
     pub fn new() -> LocalExecutor {
         LocalExecutor {
             inner: Rc::new(Inner {
@@ -365,6 +401,23 @@ impl LocalExecutor {
     /// The task first runs during a [`run`](Self::run) call on this executor. Await
     /// the [`Task`] for its output, drop it to cancel the task, or
     /// [`detach`](Task::detach) it to let the task run on by itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let ex = aopen::LocalExecutor::new();
+    /// let count = Rc::new(Cell::new(0));
+    /// for _ in 0..3 {
+    ///     let count = Rc::clone(&count);
+    ///     ex.spawn(async move { count.set(count.get() + 1) }).detach();
+    /// }
+    /// assert_eq!(count.get(), 0); // nothing runs before `run`
+    /// ex.run(aopen::sleep(std::time::Duration::from_millis(1)));
+    /// assert_eq!(count.get(), 3);
+    /// ```
     pub fn spawn<F>(&self, fut: F) -> Task<F::Output>
     where
         F: Future + 'static,
@@ -423,6 +476,18 @@ impl LocalExecutor {
     ///
     /// If called while this executor is already running (from inside one of its own
     /// tasks or its main future); and, passing it on, if `fut` or a task panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = aopen::LocalExecutor::new();
+    /// let doubled = ex.spawn(async { 21 * 2 });
+    /// let text = ex.run(async {
+    ///     let n = doubled.await; // the main future awaits a spawned task
+    ///     format!("{n}")
+    /// });
+    /// assert_eq!(text, "42");
+    /// ```
     pub fn run<F: Future>(&self, fut: F) -> F::Output {
         let _running = RunningGuard::enter(&self.inner.running);
         let mut fut = pin!(fut);
@@ -573,6 +638,33 @@ impl<T> Drop for Completion<T> {
 /// Polling panics if the task's future was dropped before it finished because its
 /// [`LocalExecutor`] was dropped ("task was cancelled because its LocalExecutor was
 /// dropped") or because it panicked; and if polled again after it returned the output.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let ex = aopen::LocalExecutor::new();
+/// let ran = Rc::new(Cell::new(false));
+/// let cancelled = ex.spawn({
+///     let ran = Rc::clone(&ran);
+///     async move { ran.set(true) }
+/// });
+/// drop(cancelled); // dropping the handle cancels the task before it ran
+/// let answer = ex.spawn(async { 42 });
+/// assert_eq!(ex.run(answer), 42);
+/// assert!(!ran.get());
+/// ```
+///
+/// A `Task` is `!Send`: it belongs to its executor's thread.
+///
+/// ```compile_fail,E0277
+/// let ex = aopen::LocalExecutor::new();
+/// let task = ex.spawn(async { 1 });
+/// // error: `Rc<RefCell<...>>` cannot be sent between threads safely
+/// std::thread::spawn(move || drop(task));
+/// ```
 #[must_use = "dropping a Task cancels it; use `.detach()` to let it run"]
 pub struct Task<T> {
     /// The output slot shared with the task's future.
@@ -583,6 +675,18 @@ pub struct Task<T> {
 
 impl<T> Task<T> {
     /// Lets the task run to completion without this handle; its output is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = aopen::LocalExecutor::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// ex.spawn(async move { tx.send("done").unwrap() }).detach();
+    /// // Tasks run in the order they were woken: the detached one before `last`.
+    /// let last = ex.spawn(async {});
+    /// ex.run(last);
+    /// assert_eq!(rx.try_recv().unwrap(), "done");
+    /// ```
     pub fn detach(mut self) {
         self.handle = None;
     }

@@ -17,6 +17,25 @@ use std::path::{Path, PathBuf};
 ///
 /// Reach it with `err.get_ref().and_then(|e| e.downcast_ref::<PathError>())`, or use
 /// [`os_error`] for the errno.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-path-error-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// use aopen::fs::PathError;
+///
+/// let err = aopen::block_on(aopen::fs::metadata(dir.join("missing"))).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::NotFound); // the system's kind, kept
+/// let what = err.get_ref().and_then(|e| e.downcast_ref::<PathError>()).unwrap();
+/// assert_eq!(what.operation(), "stat");
+/// assert_eq!(what.path(), dir.join("missing"));
+/// assert_eq!(what.os_error().raw_os_error(), Some(libc::ENOENT));
+/// // The message says all three: stat "/tmp/.../missing": No such file or directory ...
+/// assert!(err.to_string().starts_with("stat "));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct PathError {
     operation: &'static str,
@@ -81,6 +100,21 @@ pub(crate) fn with_path(operation: &'static str, path: &Path, source: io::Error)
 }
 
 /// The OS error code of an error this crate returned, looking through [`PathError`].
+///
+/// Use it where code written for `std::fs` calls `err.raw_os_error()`: that returns
+/// `None` for this crate's path errors, whose OS error sits inside the [`PathError`].
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-os-error-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let err = aopen::block_on(aopen::fs::create_dir(&dir)).unwrap_err();
+/// assert_eq!(err.raw_os_error(), None); // wrapped in a PathError
+/// assert_eq!(aopen::fs::os_error(&err), Some(libc::EEXIST));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn os_error(err: &io::Error) -> Option<i32> {
     err.raw_os_error().or_else(|| {
         err.get_ref()

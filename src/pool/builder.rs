@@ -31,6 +31,14 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_THREAD_NAME: &str = "aopen-pool";
 
 /// The default thread cap: `max(DEFAULT_THREADS_PER_CORE × cores, MIN_DEFAULT_MAX_THREADS)`.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::pool::{default_max_threads, MIN_DEFAULT_MAX_THREADS};
+///
+/// assert!(default_max_threads() >= MIN_DEFAULT_MAX_THREADS);
+/// ```
 pub fn default_max_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (DEFAULT_THREADS_PER_CORE * cores).max(MIN_DEFAULT_MAX_THREADS)
@@ -99,6 +107,20 @@ impl PoolBuilder {
     ///
     /// `InvalidInput` if `max_threads` or `descriptor_budget` is zero, or
     /// `thread_name` contains a NUL byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    ///
+    /// let err = aopen::Pool::builder().max_threads(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// assert!(err.to_string().contains("max_threads"), "{err}");
+    ///
+    /// let pool = aopen::Pool::builder().stack_size(256 * 1024).build()?;
+    /// assert_eq!(pool.stats().threads_alive, 0); // threads start with the first job
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn build(self) -> io::Result<Pool> {
         let config = self.validate()?;
         Ok(Pool::from_config(config))

@@ -223,6 +223,29 @@ where
 /// # Panics
 ///
 /// Polling it resumes the panic of the closure, if it panicked.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// // Spawned on a multi-threaded runtime: it is `Send + 'static`.
+/// let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build()?;
+/// let len = runtime.block_on(async {
+///     let task: aopen::BlockingTask<usize> = aopen::unblock(|| "blocking work".len());
+///     tokio::spawn(task).await.unwrap()
+/// });
+/// assert_eq!(len, 13);
+///
+/// // Dropped before it started: the closure never runs.
+/// let pool = aopen::Pool::builder().max_threads(1).build()?;
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let busy = pool.unblock(|| std::thread::sleep(Duration::from_millis(50)));
+/// drop(pool.unblock(move || tx.send(()).unwrap()));
+/// aopen::block_on(busy);
+/// assert!(rx.recv().is_err()); // the sender was dropped unused
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled; dropping this cancels the job"]
 pub struct BlockingTask<T> {
     /// `None` once the result was taken.

@@ -85,11 +85,54 @@ const MAX_SPINNING_PER_CORE: usize = 1;
 /// `Pool` is a cheap handle: clones share the same threads, queues and budget. The
 /// pool's threads exit when every handle is gone and the queues are empty (or after
 /// `idle_timeout` of idleness, whichever is first).
+///
+/// `Pool` is `Send + Sync + Clone`. Most programs use the global pool (what the
+/// free functions use, see [`Pool::global`]); a pool of its own gives one mount its
+/// own threads and budget, so a stalled NFS server cannot take every thread.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-pool-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// use std::time::Duration;
+///
+/// let pool = aopen::Pool::builder()
+///     .max_threads(4)
+///     .descriptor_budget(32)
+///     .idle_timeout(Duration::from_secs(1))
+///     .build()?;
+/// aopen::block_on(async {
+///     // Any blocking closure, and the file system calls, on this pool.
+///     let answer = pool.unblock(|| 6 * 7).await;
+///     assert_eq!(answer, 42);
+///     pool.fs().write(dir.join("a"), "x").await?;
+///     let file = pool.fs().open(dir.join("a")).await?;
+///     assert_eq!(pool.stats().descriptors_held, 1);
+///     file.close().await
+/// })?;
+/// pool.shutdown(Duration::from_secs(5))?; // everything ran, every descriptor closed
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Pool {
     inner: Arc<Inner>,
 }
 
 /// A snapshot of a pool's state, for logs and progress lines.
+///
+/// # Examples
+///
+/// ```
+/// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(8).build()?;
+/// let stats = pool.stats();
+/// assert_eq!(stats.threads_alive, 0); // no work yet, so no threads
+/// assert_eq!(stats.descriptors_held, 0);
+/// // Debug prints one line, fit for a log or a progress line:
+/// // PoolStats { threads_alive: 0, threads_busy: 0, jobs_queued: 0, descriptors_held: 0, permit_waiters: 0 }
+/// println!("{stats:?}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// The fields are read one after another while the pool runs, so they need not add
 /// up exactly. Right after a future completes, its thread may still count as busy
@@ -181,6 +224,16 @@ thread_local! {
 
 impl Pool {
     /// Starts configuring a pool.
+    ///
+    /// See [`PoolBuilder`] for the settings and their defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// assert_eq!(pool.max_threads(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn builder() -> PoolBuilder {
         PoolBuilder::default()
     }
@@ -216,6 +269,26 @@ impl Pool {
     ///
     /// A panic in `f` is resumed at the `.await`; the pool thread survives. Dropping
     /// the future before `f` started skips `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    ///
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// let listing = aopen::block_on(pool.unblock(|| {
+    ///     // Any blocking work: it runs on one of the pool's threads.
+    ///     std::fs::read_dir("/").map(|entries| entries.count())
+    /// }))?;
+    /// assert!(listing > 0);
+    ///
+    /// // A panic is resumed where the task is awaited; the pool lives on.
+    /// let task = pool.unblock(|| panic!("boom"));
+    /// let panicked = catch_unwind(AssertUnwindSafe(|| aopen::block_on(task)));
+    /// assert!(panicked.is_err());
+    /// assert_eq!(aopen::block_on(pool.unblock(|| 1 + 1)), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn unblock<F, T>(&self, f: F) -> BlockingTask<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -232,16 +305,53 @@ impl Pool {
     }
 
     /// The pool's descriptor budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aopen::Pool::builder().descriptor_budget(3).build()?;
+    /// assert_eq!(pool.budget().capacity(), 3);
+    /// assert_eq!(pool.budget().available(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn budget(&self) -> &Budget {
         &self.inner.budget
     }
 
     /// The most threads this pool runs at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aopen::Pool::builder().build()?;
+    /// assert_eq!(pool.max_threads(), aopen::pool::default_max_threads());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn max_threads(&self) -> usize {
         self.inner.config.max_threads
     }
 
     /// A snapshot of the pool's threads, queue and descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-pool-stats-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a"), "x")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(8).build()?;
+    /// aopen::block_on(async {
+    ///     let a = pool.fs().open(dir.join("a")).await?;
+    ///     let b = pool.fs().open(dir.join("a")).await?;
+    ///     let stats = pool.stats();
+    ///     assert_eq!(stats.descriptors_held, 2);
+    ///     assert!(stats.threads_alive >= 1 && stats.threads_alive <= 2);
+    ///     a.close().await?;
+    ///     b.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stats(&self) -> PoolStats {
         let alive = lock(&self.inner.sleep).alive;
         PoolStats {
@@ -265,6 +375,28 @@ impl Pool {
     ///
     /// `TimedOut` after `timeout`, with a message that says how many jobs were still
     /// queued or running and how many descriptors were still open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-pool-shutdown-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a"), "x")?;
+    /// use std::time::Duration;
+    ///
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(4).build()?;
+    /// let file = aopen::block_on(pool.fs().open(dir.join("a")))?;
+    /// // A file the program still holds keeps the pool from going quiet:
+    /// let err = pool.shutdown(Duration::from_millis(50)).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    /// assert!(err.to_string().contains("1 descriptors still open"), "{err}");
+    ///
+    /// drop(file); // queues the close on the pool
+    /// pool.shutdown(Duration::from_secs(5))?; // which shutdown waits for
+    /// assert_eq!(pool.stats().threads_alive, 0);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, timeout: Duration) -> io::Result<()> {
         let deadline = Instant::now() + timeout;
         let inner = &*self.inner;
@@ -327,6 +459,13 @@ impl Pool {
     /// Panics if one of the environment variables holds a bad value; the message names
     /// it. The file system functions report that as an `InvalidInput` error instead,
     /// and [`PoolBuilder::build_global`] lets a program check at start-up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool: &'static aopen::Pool = aopen::Pool::global();
+    /// println!("global pool: up to {} threads, {:?}", pool.max_threads(), pool.stats());
+    /// ```
     #[cfg(not(loom))]
     pub fn global() -> &'static Pool {
         match global::get() {
@@ -336,6 +475,17 @@ impl Pool {
     }
 
     /// The global pool, or the error that kept it from being built.
+    ///
+    /// The error is `InvalidInput` and names the environment variable and its value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// match aopen::Pool::try_global() {
+    ///     Ok(pool) => println!("budget: {}", pool.budget().capacity()),
+    ///     Err(err) => eprintln!("bad aopen setting: {err}"), // e.g. AOPEN_MAX_THREADS=0
+    /// }
+    /// ```
     #[cfg(not(loom))]
     pub fn try_global() -> io::Result<&'static Pool> {
         global::get()
@@ -411,6 +561,19 @@ impl PoolBuilder {
     /// `AlreadyExists` if the global pool was already built (by an earlier call, or by
     /// the first use of [`unblock`] or the file system functions); `InvalidInput` for a
     /// bad setting or environment value (see [`build`](PoolBuilder::build)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // First thing in `main`, before any file system call:
+    /// let pool = aopen::Pool::builder().max_threads(16).build_global()?;
+    /// assert!(std::ptr::eq(pool, aopen::Pool::global()));
+    ///
+    /// // Too late now: the global pool exists.
+    /// let err = aopen::Pool::builder().build_global().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[cfg(not(loom))]
     pub fn build_global(self) -> io::Result<&'static Pool> {
         global::install(self)
