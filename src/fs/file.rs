@@ -499,6 +499,9 @@ impl File {
 
     /// Truncates or extends the file to `size` bytes.
     ///
+    /// Bytes a trait read kept for later (see the `futures-io` and `tokio` features)
+    /// are not dropped by this; seek first if you need them re-read.
+    ///
     /// # Examples
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-set-len-{}", std::process::id()));
@@ -635,7 +638,8 @@ impl File {
     }
 
     /// Writes up to `buf.len()` bytes at `offset` (`pwrite(2)`), without moving the
-    /// file position.
+    /// file position. Bytes a trait read kept for later are not refreshed by it (see
+    /// [`set_len`](File::set_len)).
     ///
     /// # Examples
     /// ```

@@ -48,8 +48,14 @@
 //!   seek from `Current` subtracts them, any seek drops them once it succeeded, and a
 //!   write first moves the position back over them (`poll_write` in its own job, the
 //!   inherent writes in a job before theirs); a file that cannot seek, like a FIFO,
-//!   keeps them instead: its reads and writes are separate streams. Caveat: [`File::try_clone`] shares the OS position, so a clone made
-//!   while bytes are kept starts after them.
+//!   keeps them instead: its reads and writes are separate streams.
+//!
+//!   Caveats, as with a `BufReader`'s buffer: kept bytes are what the file held when
+//!   they were read. A later [`File::write_at`] or [`File::set_len`] on this `File`,
+//!   or a write through another handle, does not refresh or drop them (a seek does);
+//!   and [`File::try_clone`] shares the OS position, so a clone made while bytes are
+//!   kept starts after them. Bytes are only kept after a trait read was given up
+//!   and a later read brought a smaller buffer.
 //! - **Given-up operations.** An operation whose poll was given up still runs to the
 //!   end. Its bytes are not lost (a read's become leftover) and its error is returned
 //!   by the next operation on the file; a given-up write's error by `poll_close` too.
