@@ -40,12 +40,55 @@ use crate::sync::{Arc, AtomicUsize, Ordering};
 
 /// Descriptors left to the rest of the program when the budget is sized from
 /// `RLIMIT_NOFILE`: at least this many, or a quarter of the soft limit if that is more.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::budget::{default_capacity, MIN_HEADROOM};
+///
+/// // Lower this process's soft RLIMIT_NOFILE to 200.
+/// let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+/// // SAFETY: `limit` is a valid `rlimit`; getrlimit writes it, setrlimit reads it.
+/// assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+/// limit.rlim_cur = 200;
+/// assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+/// // A quarter of 200 is 50, less than the floor: the budget leaves 64 to the program.
+/// assert_eq!(default_capacity(), 200 - MIN_HEADROOM);
+/// ```
 pub const MIN_HEADROOM: usize = 64;
 
 /// The smallest default budget, used when `RLIMIT_NOFILE` is tiny or cannot be read.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::budget::{default_capacity, MIN_DEFAULT_CAPACITY};
+///
+/// // Lower this process's soft RLIMIT_NOFILE to 40, less than the headroom alone.
+/// let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+/// // SAFETY: `limit` is a valid `rlimit`; getrlimit writes it, setrlimit reads it.
+/// assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+/// limit.rlim_cur = 40;
+/// assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+/// assert_eq!(aopen::Budget::from_rlimit().capacity(), MIN_DEFAULT_CAPACITY);
+/// assert_eq!(default_capacity(), MIN_DEFAULT_CAPACITY);
+/// ```
 pub const MIN_DEFAULT_CAPACITY: usize = 16;
 
 /// The largest default budget, used when `RLIMIT_NOFILE` is unlimited or huge.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::budget::{default_capacity, MAX_DEFAULT_CAPACITY};
+///
+/// // However high RLIMIT_NOFILE is, the default budget stays within the cap...
+/// assert!(default_capacity() <= MAX_DEFAULT_CAPACITY);
+/// // ...which binds the default only: a budget asked for explicitly may be larger.
+/// let pool = aopen::Pool::builder().descriptor_budget(2 * MAX_DEFAULT_CAPACITY).build()?;
+/// assert_eq!(pool.budget().capacity(), 2 * MAX_DEFAULT_CAPACITY);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const MAX_DEFAULT_CAPACITY: usize = 1 << 16;
 
 /// An async counting semaphore that caps how many descriptors the crate holds.

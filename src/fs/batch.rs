@@ -38,10 +38,40 @@ use crate::sync::{lock, AtomicBool, AtomicUsize, DynArc as Arc, Mutex, Ordering}
 
 /// The fewest paths a worker of [`metadata_batch`](super::Fs::metadata_batch)
 /// claims at once (its first run, and every run after one that slept).
+///
+/// # Examples
+///
+/// ```
+/// use aopen::fs::MIN_BATCH_CHUNK;
+///
+/// let pool = aopen::Pool::builder().max_threads(2).build()?;
+/// // Up to MIN_BATCH_CHUNK paths are one run: one pool job, so one thread.
+/// let paths = vec![std::env::temp_dir(); MIN_BATCH_CHUNK];
+/// let results = aopen::block_on(pool.fs().metadata_batch(&paths))?;
+/// assert!(results.iter().all(|meta| meta.as_ref().is_ok_and(|m| m.is_dir())));
+/// assert_eq!(pool.stats().threads_alive, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const MIN_BATCH_CHUNK: usize = 64;
 
 /// The most paths a worker claims at once: runs that never sleep double up to
 /// this, so that fast stats pay for few claims, while slow paths hold back little.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::fs::MAX_BATCH_CHUNK;
+///
+/// let here = std::env::temp_dir();
+/// let nowhere = here.join(format!("aopen-doc-no-such-path-{}", std::process::id()));
+/// // Three maximal runs' worth of paths, every other one missing:
+/// let paths: Vec<_> = (0..3 * MAX_BATCH_CHUNK).map(|i| [&here, &nowhere][i % 2]).collect();
+/// let pool = aopen::Pool::builder().max_threads(2).build()?;
+/// let results = aopen::block_on(pool.fs().metadata_batch(&paths))?;
+/// // The runs are put back together in input order.
+/// assert!(results.iter().enumerate().all(|(i, meta)| meta.is_ok() == (i % 2 == 0)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const MAX_BATCH_CHUNK: usize = 1024;
 
 /// Many paths in one buffer: path `i` is `bytes[ends[i - 1]..ends[i]]`.

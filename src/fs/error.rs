@@ -45,16 +45,61 @@ pub struct PathError {
 
 impl PathError {
     /// What was being done (`"open"`, `"stat"`, `"close"`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-path-error-operation-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use aopen::fs::PathError;
+    ///
+    /// let err = aopen::block_on(aopen::fs::read_dir(dir.join("missing"))).unwrap_err();
+    /// let what = err.get_ref().and_then(|e| e.downcast_ref::<PathError>()).unwrap();
+    /// assert_eq!(what.operation(), "open directory");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn operation(&self) -> &'static str {
         self.operation
     }
 
     /// The path it was done to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-path-error-path-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use aopen::fs::PathError;
+    ///
+    /// let rename = aopen::fs::rename(dir.join("missing"), dir.join("new"));
+    /// let err = aopen::block_on(rename).unwrap_err();
+    /// let what = err.get_ref().and_then(|e| e.downcast_ref::<PathError>()).unwrap();
+    /// assert_eq!(what.path(), dir.join("missing")); // a rename names its source
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The error the system (or std) reported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-path-error-os-error-{}", std::process::id()));
+    /// # std::fs::create_dir_all(dir.join("full"))?;
+    /// # std::fs::write(dir.join("full/file"), "x")?;
+    /// use aopen::fs::PathError;
+    ///
+    /// let err = aopen::block_on(aopen::fs::remove_dir(dir.join("full"))).unwrap_err();
+    /// let what = err.get_ref().and_then(|e| e.downcast_ref::<PathError>()).unwrap();
+    /// assert_eq!(what.os_error().raw_os_error(), Some(libc::ENOTEMPTY));
+    /// assert_eq!(what.os_error().kind(), err.kind()); // the outer error keeps its kind
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn os_error(&self) -> &io::Error {
         &self.source
     }

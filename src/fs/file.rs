@@ -34,6 +34,25 @@ use crate::sync::DynArc as Arc;
 /// The most bytes one `read` or `write` moves in one pool trip; longer buffers are
 /// done in pieces of this size (`read_exact`, `write_all`) or shortened (`read`,
 /// `write`, as std allows).
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-max-transfer-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// use aopen::fs::MAX_TRANSFER;
+///
+/// aopen::block_on(async {
+///     let mut file = aopen::File::create(dir.join("big")).await?;
+///     let big = vec![7u8; MAX_TRANSFER + 1];
+///     assert_eq!(file.write(&big).await?, MAX_TRANSFER); // one pool trip, shortened
+///     file.write_all(&big).await?; // in pieces of MAX_TRANSFER, every byte
+///     assert_eq!(file.metadata().await?.len(), 2 * MAX_TRANSFER as u64 + 1);
+///     file.close().await
+/// })?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const MAX_TRANSFER: usize = 2 * 1024 * 1024;
 
 impl Resource for std::fs::File {
@@ -762,6 +781,23 @@ impl Default for OpenOptions {
 
 impl OpenOptions {
     /// Options with every flag off, on the global pool.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-new-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "x")?;
+    /// use aopen::OpenOptions;
+    ///
+    /// aopen::block_on(async {
+    ///     // Every flag off: an open must be told to read, write or append first.
+    ///     let err = OpenOptions::new().open(dir.join("a.txt")).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    ///     OpenOptions::new().read(true).open(dir.join("a.txt")).await?.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> OpenOptions {
         OpenOptions {
             std: std::fs::OpenOptions::new(),
@@ -770,36 +806,134 @@ impl OpenOptions {
     }
 
     /// Open for reading.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-read-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::OpenOptions::new().read(true).open(dir.join("a.txt")).await?;
+    ///     let mut text = String::new();
+    ///     file.read_to_string(&mut text).await?;
+    ///     assert_eq!(text, "hello");
+    ///     assert!(file.write(b"!").await.is_err()); // opened for reading only
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read(&mut self, read: bool) -> &mut Self {
         self.std.read(read);
         self
     }
 
     /// Open for writing.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-write-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// aopen::block_on(async {
+    ///     // `write` alone neither creates nor truncates: it writes over the start.
+    ///     let mut file = aopen::OpenOptions::new().write(true).open(dir.join("a.txt")).await?;
+    ///     file.write_all(b"J").await?;
+    ///     file.close().await?;
+    ///     assert_eq!(std::fs::read_to_string(dir.join("a.txt"))?, "Jello");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write(&mut self, write: bool) -> &mut Self {
         self.std.write(write);
         self
     }
 
     /// Open for appending (`O_APPEND`).
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-append-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("log.txt"), "one\n")?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::OpenOptions::new().append(true).open(dir.join("log.txt")).await?;
+    ///     file.write_all(b"two\n").await?; // lands at the end, not over "one"
+    ///     file.close().await?;
+    ///     assert_eq!(std::fs::read_to_string(dir.join("log.txt"))?, "one\ntwo\n");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn append(&mut self, append: bool) -> &mut Self {
         self.std.append(append);
         self
     }
 
     /// Truncate the file to zero length on open.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-truncate-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "old contents")?;
+    /// aopen::block_on(async {
+    ///     let mut options = aopen::OpenOptions::new();
+    ///     let file = options.write(true).truncate(true).open(dir.join("a.txt")).await?;
+    ///     assert_eq!(file.metadata().await?.len(), 0); // emptied by the open itself
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn truncate(&mut self, truncate: bool) -> &mut Self {
         self.std.truncate(truncate);
         self
     }
 
     /// Create the file if it does not exist.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-create-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let path = dir.join("new.txt");
+    ///     let err = aopen::OpenOptions::new().write(true).open(&path).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::NotFound); // without `create`
+    ///     let file = aopen::OpenOptions::new().write(true).create(true).open(&path).await?;
+    ///     file.close().await?;
+    ///     assert!(path.exists());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create(&mut self, create: bool) -> &mut Self {
         self.std.create(create);
         self
     }
 
     /// Create the file, failing with `AlreadyExists` if it exists (`O_EXCL`).
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-create-new-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let mut options = aopen::OpenOptions::new();
+    ///     options.write(true).create_new(true);
+    ///     options.open(dir.join("lock")).await?.close().await?; // created
+    ///     let err = options.open(dir.join("lock")).await.unwrap_err(); // there already
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create_new(&mut self, create_new: bool) -> &mut Self {
         self.std.create_new(create_new);
         self
@@ -807,12 +941,42 @@ impl OpenOptions {
 
     /// The permission bits of a file this call creates (default `0o666`, less the
     /// umask).
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-mode-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// aopen::block_on(async {
+    ///     let mut options = aopen::OpenOptions::new();
+    ///     let file = options.write(true).create(true).mode(0o600).open(dir.join("key")).await?;
+    ///     let mode = file.metadata().await?.permissions().mode();
+    ///     assert_eq!(mode & 0o077, 0); // no access for group or others
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn mode(&mut self, mode: u32) -> &mut Self {
         self.std.mode(mode);
         self
     }
 
     /// Extra `open(2)` flags, such as `libc::O_NOFOLLOW` or `libc::O_NONBLOCK`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-custom-flags-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// std::os::unix::fs::symlink(dir.join("target"), dir.join("link"))?;
+    /// let mut options = aopen::OpenOptions::new();
+    /// options.read(true).custom_flags(libc::O_NOFOLLOW);
+    /// let err = aopen::block_on(options.open(dir.join("link"))).unwrap_err();
+    /// assert_eq!(aopen::fs::os_error(&err), Some(libc::ELOOP)); // a symlink: refused
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
         self.std.custom_flags(flags);
         self

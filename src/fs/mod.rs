@@ -243,11 +243,39 @@ where
 
 impl Fs {
     /// Opens a file for reading on this pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-open-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(4).build()?;
+    /// let file = aopen::block_on(pool.fs().open(dir.join("a.txt")))?;
+    /// assert_eq!(pool.budget().held(), 1); // a permit of this pool's budget, not the global one
+    /// aopen::block_on(file.close())?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(&self, path: impl AsRef<Path>) -> FsFuture<File> {
         self.options().read(true).open(path)
     }
 
     /// `OpenOptions` set to this pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-options-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(4).build()?;
+    /// let mut options = pool.fs().options();
+    /// let file = aopen::block_on(options.write(true).create(true).open(dir.join("new.txt")))?;
+    /// assert_eq!(pool.stats().descriptors_held, 1); // opened on this pool
+    /// aopen::block_on(file.close())?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn options(&self) -> OpenOptions {
         let mut options = OpenOptions::new();
         if let Some(pool) = &self.pool {
@@ -257,6 +285,16 @@ impl Fs {
     }
 
     /// Metadata of `path`, following symlinks (`stat(2)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// let meta = aopen::block_on(pool.fs().metadata(std::env::temp_dir()))?;
+    /// assert!(meta.is_dir());
+    /// assert_eq!(pool.stats().threads_alive, 1); // the stat ran on this pool's thread
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn metadata(&self, path: impl AsRef<Path>) -> FsFuture<Metadata> {
         path_call(self.pool.clone(), "stat", path.as_ref(), 0, |path| {
             std::fs::metadata(path)
@@ -264,6 +302,19 @@ impl Fs {
     }
 
     /// Metadata of `path` itself, not following a symlink (`lstat(2)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-symlink-metadata-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// std::os::unix::fs::symlink("nowhere", dir.join("link"))?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// let meta = aopen::block_on(pool.fs().symlink_metadata(dir.join("link")))?;
+    /// assert!(meta.file_type().is_symlink()); // the link itself, dangling or not
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn symlink_metadata(&self, path: impl AsRef<Path>) -> FsFuture<Metadata> {
         path_call(self.pool.clone(), "lstat", path.as_ref(), 0, |path| {
             std::fs::symlink_metadata(path)
@@ -271,6 +322,19 @@ impl Fs {
     }
 
     /// The whole contents of a file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-read-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.bin"), [1u8, 2, 3])?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(1).build()?;
+    /// assert_eq!(aopen::block_on(pool.fs().read(dir.join("a.bin")))?, [1, 2, 3]);
+    /// assert_eq!(pool.budget().held(), 0); // its one descriptor is closed again
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read(&self, path: impl AsRef<Path>) -> FsFuture<Vec<u8>> {
         path_call(self.pool.clone(), "read", path.as_ref(), 1, |path| {
             std::fs::read(path)
@@ -278,6 +342,19 @@ impl Fs {
     }
 
     /// The whole contents of a file, as UTF-8 (`InvalidData` if it is not).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-read-to-string-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// let text = aopen::block_on(pool.fs().read_to_string(dir.join("a.txt")))?;
+    /// assert_eq!(text, "hello");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read_to_string(&self, path: impl AsRef<Path>) -> FsFuture<String> {
         path_call(self.pool.clone(), "read", path.as_ref(), 1, |path| {
             std::fs::read_to_string(path)
@@ -285,6 +362,18 @@ impl Fs {
     }
 
     /// Creates or truncates a file and writes `contents` to it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-write-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// aopen::block_on(pool.fs().write(dir.join("a.txt"), "hello"))?;
+    /// assert_eq!(std::fs::read_to_string(dir.join("a.txt"))?, "hello");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write(&self, path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> FsFuture<()> {
         let contents = contents.as_ref().to_vec();
         path_call(self.pool.clone(), "write", path.as_ref(), 1, move |path| {
@@ -293,6 +382,18 @@ impl Fs {
     }
 
     /// Creates a directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-create-dir-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// aopen::block_on(pool.fs().create_dir(dir.join("sub")))?;
+    /// assert!(dir.join("sub").is_dir());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create_dir(&self, path: impl AsRef<Path>) -> FsFuture<()> {
         path_call(self.pool.clone(), "mkdir", path.as_ref(), 0, |path| {
             std::fs::create_dir(path)
@@ -300,6 +401,18 @@ impl Fs {
     }
 
     /// Creates a directory and any missing parents.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-create-dir-all-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// aopen::block_on(pool.fs().create_dir_all(dir.join("a/b/c")))?;
+    /// assert!(dir.join("a/b/c").is_dir());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create_dir_all(&self, path: impl AsRef<Path>) -> FsFuture<()> {
         path_call(self.pool.clone(), "mkdir -p", path.as_ref(), 0, |path| {
             std::fs::create_dir_all(path)
@@ -307,6 +420,19 @@ impl Fs {
     }
 
     /// Removes a file (or symlink).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-remove-file-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// aopen::block_on(pool.fs().remove_file(dir.join("a.txt")))?;
+    /// assert!(!dir.join("a.txt").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn remove_file(&self, path: impl AsRef<Path>) -> FsFuture<()> {
         path_call(self.pool.clone(), "unlink", path.as_ref(), 0, |path| {
             std::fs::remove_file(path)
@@ -314,6 +440,19 @@ impl Fs {
     }
 
     /// Removes an empty directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-remove-dir-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::create_dir(dir.join("empty"))?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// aopen::block_on(pool.fs().remove_dir(dir.join("empty")))?;
+    /// assert!(!dir.join("empty").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn remove_dir(&self, path: impl AsRef<Path>) -> FsFuture<()> {
         path_call(self.pool.clone(), "rmdir", path.as_ref(), 0, |path| {
             std::fs::remove_dir(path)
@@ -329,6 +468,19 @@ impl Fs {
     /// replaced by a symlink or by another directory while the walk runs is never
     /// entered (an error, or the link itself is removed), so nothing outside the
     /// tree is deleted. (On Linux; elsewhere this is std's `remove_dir_all`.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-remove-dir-all-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// std::fs::create_dir_all(dir.join("tree/a/b/c"))?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(1).build()?;
+    /// aopen::block_on(pool.fs().remove_dir_all(dir.join("tree")))?; // a budget of one suffices
+    /// assert!(!dir.join("tree").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn remove_dir_all(&self, path: impl AsRef<Path>) -> FsFuture<()> {
         path_call(self.pool.clone(), "rm -r", path.as_ref(), 1, |path| {
             remove::remove_dir_all_bounded(path)
@@ -336,6 +488,19 @@ impl Fs {
     }
 
     /// Renames `from` to `to`, replacing `to` if it exists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-rename-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// aopen::block_on(pool.fs().rename(dir.join("a.txt"), dir.join("b.txt")))?;
+    /// assert!(dir.join("b.txt").exists() && !dir.join("a.txt").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> FsFuture<()> {
         let to = to.as_ref().to_path_buf();
         path_call(self.pool.clone(), "rename", from.as_ref(), 0, move |from| {
@@ -345,6 +510,22 @@ impl Fs {
 
     /// Copies the contents and permissions of `from` to `to`; returns the bytes
     /// copied. Holds two descriptors (two permits) while it runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-copy-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// let (from, to) = (dir.join("a.txt"), dir.join("b.txt"));
+    /// let tiny = aopen::Pool::builder().max_threads(2).descriptor_budget(1).build()?;
+    /// let err = aopen::block_on(tiny.fs().copy(&from, &to)).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput); // needs 2 permits at once
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(2).build()?;
+    /// assert_eq!(aopen::block_on(pool.fs().copy(&from, &to))?, 5);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn copy(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> FsFuture<u64> {
         let to = to.as_ref().to_path_buf();
         path_call(self.pool.clone(), "copy", from.as_ref(), 2, move |from| {
@@ -353,6 +534,21 @@ impl Fs {
     }
 
     /// Makes `link` a new name for the file `original` (`link(2)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-hard-link-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// use std::os::unix::fs::MetadataExt;
+    ///
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// aopen::block_on(pool.fs().hard_link(dir.join("a.txt"), dir.join("b.txt")))?;
+    /// assert_eq!(std::fs::metadata(dir.join("a.txt"))?.nlink(), 2);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn hard_link(&self, original: impl AsRef<Path>, link: impl AsRef<Path>) -> FsFuture<()> {
         let link = link.as_ref().to_path_buf();
         path_call(
@@ -365,6 +561,19 @@ impl Fs {
     }
 
     /// The absolute path with every symlink, `.` and `..` resolved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-canonicalize-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::create_dir(dir.join("sub"))?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// let path = aopen::block_on(pool.fs().canonicalize(dir.join("sub/..")))?;
+    /// assert_eq!(path, std::fs::canonicalize(&dir)?);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn canonicalize(&self, path: impl AsRef<Path>) -> FsFuture<PathBuf> {
         path_call(
             self.pool.clone(),
@@ -377,6 +586,18 @@ impl Fs {
 
     /// Whether `path` exists: `Ok(false)` if it does not, an error if that cannot be
     /// told (a permission error on a parent, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-try-exists-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// assert!(aopen::block_on(pool.fs().try_exists(&dir))?);
+    /// assert!(!aopen::block_on(pool.fs().try_exists(dir.join("missing")))?);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_exists(&self, path: impl AsRef<Path>) -> FsFuture<bool> {
         path_call(self.pool.clone(), "stat", path.as_ref(), 0, |path| {
             path.try_exists()
@@ -384,6 +605,22 @@ impl Fs {
     }
 
     /// Changes the permissions of `path` (`chmod(2)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-set-permissions-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "hello")?;
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// let read_only = std::fs::Permissions::from_mode(0o444);
+    /// aopen::block_on(pool.fs().set_permissions(dir.join("a.txt"), read_only))?;
+    /// assert_eq!(std::fs::metadata(dir.join("a.txt"))?.permissions().mode() & 0o777, 0o444);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_permissions(&self, path: impl AsRef<Path>, perm: Permissions) -> FsFuture<()> {
         path_call(self.pool.clone(), "chmod", path.as_ref(), 0, move |path| {
             std::fs::set_permissions(path, perm)
@@ -393,6 +630,21 @@ impl Fs {
     /// The entries of a directory, fetched from the pool in batches of
     /// [`READ_DIR_BATCH`]. The `ReadDir` holds a descriptor (and permit) until it is
     /// exhausted or dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-read-dir-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a"), "")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(4).build()?;
+    /// let mut entries = aopen::block_on(pool.fs().read_dir(&dir))?;
+    /// assert_eq!(pool.budget().held(), 1); // the open stream holds one of this pool's permits
+    /// let first = aopen::block_on(entries.next_entry())?.expect("one entry");
+    /// assert_eq!(first.file_name(), "a");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read_dir(&self, path: impl AsRef<Path>) -> FsFuture<ReadDir> {
         let pool = self.pool.clone();
         let path: Arc<Path> = Arc::from(path.as_ref());
@@ -414,6 +666,21 @@ impl Fs {
     /// Stats many paths (following symlinks) in few pool trips: the paths are cut
     /// into chunks that run in parallel, one trip each. Results come back in input
     /// order, one `io::Result` per path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-handle-metadata-batch-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a"), "1")?;
+    /// # std::fs::write(dir.join("b"), "22")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// let results = aopen::block_on(pool.fs().metadata_batch([dir.join("a"), dir.join("b")]))?;
+    /// let sizes: Vec<u64> = results.iter().map(|meta| meta.as_ref().unwrap().len()).collect();
+    /// assert_eq!(sizes, [1, 2]); // in input order
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn metadata_batch<I>(&self, paths: I) -> FsFuture<Vec<io::Result<Metadata>>>
     where
         I: IntoIterator,

@@ -23,6 +23,29 @@ use crate::pool::{BlockingTask, Pool};
 use crate::sync::DynArc as Arc;
 
 /// Entries read per pool trip.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-read-dir-batch-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// use aopen::fs::READ_DIR_BATCH;
+///
+/// for i in 0..=READ_DIR_BATCH {
+///     std::fs::write(dir.join(i.to_string()), "")?;
+/// }
+/// let count = aopen::block_on(async {
+///     let mut entries = aopen::fs::read_dir(&dir).await?; // READ_DIR_BATCH a trip
+///     let mut count = 0;
+///     while entries.next_entry().await?.is_some() {
+///         count += 1;
+///     }
+///     Ok::<_, std::io::Error>(count)
+/// })?;
+/// assert_eq!(count, READ_DIR_BATCH + 1); // two trips, one seamless listing
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const READ_DIR_BATCH: usize = 256;
 
 /// Batches a [`ReadDir`] keeps asked for ahead of the caller. With two, the pool
@@ -334,16 +357,67 @@ pub struct DirEntry {
 impl DirEntry {
     /// The full path: the directory's path joined with [`file_name`](Self::file_name).
     /// See the [type's example](DirEntry#examples) for this and the other accessors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-dir-entry-path-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "")?;
+    /// aopen::block_on(async {
+    ///     let mut entries = aopen::fs::read_dir(&dir).await?;
+    ///     let entry = entries.next_entry().await?.expect("one entry");
+    ///     assert_eq!(entry.path(), dir.join("a.txt")); // the directory as given, joined
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn path(&self) -> PathBuf {
         self.dir.join(&self.name)
     }
 
     /// The entry's name within its directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-dir-entry-file-name-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "")?;
+    /// aopen::block_on(async {
+    ///     let mut entries = aopen::fs::read_dir(&dir).await?;
+    ///     let entry = entries.next_entry().await?.expect("one entry");
+    ///     assert_eq!(entry.file_name(), "a.txt"); // the name alone, no directory
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn file_name(&self) -> OsString {
         self.name.clone()
     }
 
     /// The inode number the listing gave.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-dir-entry-ino-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "")?;
+    /// use std::os::unix::fs::MetadataExt;
+    ///
+    /// aopen::block_on(async {
+    ///     let mut entries = aopen::fs::read_dir(&dir).await?;
+    ///     let entry = entries.next_entry().await?.expect("one entry");
+    ///     let inode = entry.ino(); // from the listing itself: no stat, no pool trip
+    ///     assert_eq!(inode, std::fs::metadata(entry.path())?.ino());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ino(&self) -> u64 {
         self.ino
     }

@@ -12,22 +12,93 @@ use std::time::Duration;
 use super::Pool;
 
 /// The environment variable that sets the global pool's `max_threads`.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::pool::MAX_THREADS_ENV;
+///
+/// // As if the program was started with AOPEN_MAX_THREADS=3:
+/// std::env::set_var(MAX_THREADS_ENV, "3");
+/// // read when the global pool is first used.
+/// assert_eq!(aopen::Pool::global().max_threads(), 3);
+/// ```
 pub const MAX_THREADS_ENV: &str = "AOPEN_MAX_THREADS";
 
 /// The environment variable that sets the global pool's `descriptor_budget`.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::pool::DESCRIPTOR_BUDGET_ENV;
+///
+/// std::env::set_var(DESCRIPTOR_BUDGET_ENV, "100"); // as if started with it set to 100
+/// // It fills in what the global pool's builder leaves unset.
+/// let global = aopen::Pool::builder().max_threads(2).build_global()?;
+/// assert_eq!(global.budget().capacity(), 100);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const DESCRIPTOR_BUDGET_ENV: &str = "AOPEN_DESCRIPTOR_BUDGET";
 
 /// Threads per core in the default thread cap (see [`default_max_threads`]).
+///
+/// # Examples
+///
+/// ```
+/// use aopen::pool::DEFAULT_THREADS_PER_CORE;
+///
+/// let cores = std::thread::available_parallelism()?.get();
+/// let pool = aopen::Pool::builder().build()?; // no `max_threads`: the default cap
+/// assert!(pool.max_threads() >= DEFAULT_THREADS_PER_CORE * cores);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const DEFAULT_THREADS_PER_CORE: usize = 2;
 
 /// The floor of the default thread cap: enough threads that 64 slow calls (a hung
 /// NFS server, say) do not stall everything else.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::pool::MIN_DEFAULT_MAX_THREADS;
+///
+/// // However few cores, the default cap is at least the floor...
+/// assert!(aopen::Pool::builder().build()?.max_threads() >= MIN_DEFAULT_MAX_THREADS);
+/// // ...which binds the default only: a cap asked for explicitly may be lower.
+/// assert_eq!(aopen::Pool::builder().max_threads(2).build()?.max_threads(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const MIN_DEFAULT_MAX_THREADS: usize = 64;
 
 /// How long a pool thread with nothing to do waits before it exits.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = aopen::Pool::builder().max_threads(2).build()?; // idle timeout: the default
+/// aopen::block_on(pool.unblock(|| ()));
+/// // The thread stays for the next job, for up to DEFAULT_IDLE_TIMEOUT (10 s)...
+/// assert_eq!(pool.stats().threads_alive, 1);
+/// pool.shutdown(Duration::from_secs(5))?; // ...unless the pool lets it go sooner
+/// assert_eq!(pool.stats().threads_alive, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default name of pool threads.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::pool::DEFAULT_THREAD_NAME;
+///
+/// let pool = aopen::Pool::builder().max_threads(2).build()?;
+/// let name = aopen::block_on(pool.unblock(|| std::thread::current().name().map(str::to_owned)));
+/// assert_eq!(name.as_deref(), Some(DEFAULT_THREAD_NAME));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const DEFAULT_THREAD_NAME: &str = "aopen-pool";
 
 /// The default thread cap: `max(DEFAULT_THREADS_PER_CORE × cores, MIN_DEFAULT_MAX_THREADS)`.
@@ -69,6 +140,17 @@ pub struct PoolBuilder {
 impl PoolBuilder {
     /// The most threads the pool runs at once (default: [`default_max_threads`]).
     /// Zero is an error at [`build`](PoolBuilder::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aopen::Pool::builder().max_threads(2).build()?;
+    /// let tasks: Vec<_> = (0..8).map(|i| pool.unblock(move || i * 2)).collect();
+    /// let sum: i32 = tasks.into_iter().map(aopen::block_on).sum();
+    /// assert_eq!(sum, 56);
+    /// assert!(pool.stats().threads_alive <= 2); // eight jobs, never more than two threads
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn max_threads(mut self, n: usize) -> Self {
         self.max_threads = Some(n);
         self
@@ -76,6 +158,25 @@ impl PoolBuilder {
 
     /// How long an idle thread waits for work before it exits (default:
     /// [`DEFAULT_IDLE_TIMEOUT`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pool = aopen::Pool::builder()
+    ///     .max_threads(2)
+    ///     .idle_timeout(Duration::from_millis(20))
+    ///     .build()?;
+    /// aopen::block_on(pool.unblock(|| ()));
+    /// let start = Instant::now();
+    /// while pool.stats().threads_alive > 0 {
+    ///     // The idle thread exits by itself once it has waited 20 ms for work.
+    ///     assert!(start.elapsed() < Duration::from_secs(5), "still alive");
+    ///     std::thread::yield_now();
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
         self
@@ -84,18 +185,54 @@ impl PoolBuilder {
     /// The most descriptors the pool's files and directories hold at once (default:
     /// from `RLIMIT_NOFILE`, see [`default_capacity`](crate::budget::default_capacity)).
     /// Zero is an error at [`build`](PoolBuilder::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-builder-descriptor-budget-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a.txt"), "x")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(1).build()?;
+    /// let file = aopen::block_on(pool.fs().open(dir.join("a.txt")))?;
+    /// assert_eq!(pool.budget().available(), 0); // another open now waits for this close
+    /// aopen::block_on(file.close())?;
+    /// assert_eq!(pool.budget().available(), 1);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn descriptor_budget(mut self, n: usize) -> Self {
         self.descriptor_budget = Some(n);
         self
     }
 
     /// The name of the pool's threads (default: [`DEFAULT_THREAD_NAME`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aopen::Pool::builder().max_threads(2).thread_name("nfs-home").build()?;
+    /// let job = pool.unblock(|| std::thread::current().name().map(String::from));
+    /// assert_eq!(aopen::block_on(job).as_deref(), Some("nfs-home")); // in `top -H`, gdb, panics
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.thread_name = Some(name.into());
         self
     }
 
     /// The stack size of the pool's threads, in bytes (default: std's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aopen::Pool::builder().max_threads(2).stack_size(16 << 20).build()?;
+    /// let last = aopen::block_on(pool.unblock(|| {
+    ///     let big = [7u8; 4 << 20]; // 4 MiB on the stack: more than std's default 2 MiB
+    ///     big[big.len() - 1]
+    /// }));
+    /// assert_eq!(last, 7);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -220,6 +357,17 @@ fn read_env(name: &str) -> io::Result<Option<usize>> {
 /// # Errors
 ///
 /// `InvalidInput`, naming the variable and the value, for anything else.
+///
+/// # Examples
+///
+/// ```
+/// use aopen::pool::{parse_env_value, MAX_THREADS_ENV};
+///
+/// assert_eq!(parse_env_value(MAX_THREADS_ENV, " 8 ")?, 8);
+/// let err = parse_env_value(MAX_THREADS_ENV, "0").unwrap_err();
+/// assert!(err.to_string().contains("AOPEN_MAX_THREADS=\"0\""), "{err}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[doc(hidden)]
 pub fn parse_env_value(name: &str, text: &str) -> io::Result<usize> {
     let bad = |why: &str| {
