@@ -100,6 +100,7 @@ on_every_executor!(
     seek_then_read,
     close_then_every_operation_fails,
     leftover_is_served_first_and_seeks_count_it,
+    write_at_and_set_len_make_kept_bytes_stale,
     dropped_read_future_loses_nothing,
     dropped_write_future_still_writes,
     write_ok_means_written,
@@ -464,6 +465,53 @@ async fn leftover_is_served_first_and_seeks_count_it() {
         std::fs::read(&path).unwrap() == expected,
         "the writes went to the caller's position"
     );
+    pool.shutdown(Duration::from_secs(30))
+        .expect("pool shutdown");
+}
+
+/// Bytes kept from a read are not served after a `write_at` or `set_len` changed the
+/// file: the next read (of either kind) sees the file as it is now, at the caller's
+/// position.
+async fn write_at_and_set_len_make_kept_bytes_stale() {
+    let (_guard, dir) = tempdir();
+    let pool = pool(1, 4);
+    let data = pattern(1_000);
+    let path = file_with(&dir, "data.bin", &data);
+    let mut file = open_rw(&pool, &path).await;
+
+    // 100 read, 10 returned, 90 kept; then bytes 10..13 change behind the position.
+    assert_eq!(leave_leftover(&mut file, &pool, 100, 10).await, data[..10]);
+    assert_eq!(file.write_at(b"abc", 10).await.unwrap(), 3);
+    let mut buf = [0u8; 5];
+    FRead::read_exact(&mut file, &mut buf).await.unwrap();
+    assert_eq!(buf[..], [b'a', b'b', b'c', data[13], data[14]]);
+    assert_eq!(file.seek(SeekFrom::Current(0)).await.unwrap(), 15);
+
+    // The inherent read, after a write_at.
+    assert_eq!(
+        leave_leftover(&mut file, &pool, 100, 10).await,
+        data[15..25]
+    );
+    assert_eq!(file.write_at(b"Q", 25).await.unwrap(), 1);
+    let mut one = [0u8; 1];
+    assert_eq!(file.read(&mut one).await.unwrap(), 1);
+    assert_eq!(one, *b"Q");
+
+    // set_len below the caller's position: the kept bytes are gone with the file's
+    // end, and a read finds the end (as std would), with the position unchanged.
+    assert_eq!(
+        leave_leftover(&mut file, &pool, 100, 10).await,
+        data[26..36]
+    );
+    file.set_len(30).await.unwrap();
+    let mut tail = Vec::new();
+    assert_eq!(TRead::read_to_end(&mut file, &mut tail).await.unwrap(), 0);
+    assert_eq!(
+        TSeek::seek(&mut file, SeekFrom::Current(0)).await.unwrap(),
+        36
+    );
+
+    FWrite::close(&mut file).await.expect("close");
     pool.shutdown(Duration::from_secs(30))
         .expect("pool shutdown");
 }

@@ -11,9 +11,9 @@
 //! - **Kept bytes.** A read job asks for as many bytes as the buffer it was started
 //!   for. When a smaller buffer collects it, that buffer gets the first bytes and the
 //!   rest are kept, served first by the next read of any form. They are what the file
-//!   held when the job ran: a later `write_at` or `set_len` does not change or drop
-//!   them (as documented in `src/fs/poll_io.rs`, like a `BufReader`'s buffer). A
-//!   seek counts
+//!   held when the job ran; a later `write_at` or `set_len` makes them (and a read in
+//!   flight) stale, and the next read reads the file afresh at the caller's position
+//!   (see [`Model::forget_kept`]). A seek counts
 //!   from the caller's position and drops them; a write lands at the caller's position
 //!   (and drops them).
 //! - **The job in flight.** A trait future given up after a `Pending` poll leaves its
@@ -482,6 +482,15 @@ impl Model {
         }
     }
 
+    /// A `write_at` or `set_len` made the kept bytes, and those of a read in flight,
+    /// stale: they are never served, and the position the caller sees stays.
+    fn forget_kept(&mut self) {
+        self.kept.clear();
+        if matches!(self.job, Some(Job::Read(_))) {
+            self.job = None;
+        }
+    }
+
     /// A lane job ran after the job in flight (which the op did not take).
     fn lane_job_ran(&mut self) {
         self.state = JobState::Done;
@@ -680,13 +689,14 @@ impl Model {
                 Some(pos) => Out::Pos(pos),
                 None => Out::Err(ErrorKind::InvalidInput),
             },
-            // The `&self` methods queue their job behind the one in flight and leave
-            // the kept bytes alone: like a `BufReader`'s buffer, bytes already read
-            // are not refreshed by a later `set_len` or `write_at` (documented in
-            // `poll_io.rs`).
+            // The `&self` methods queue their job behind the one in flight. The two
+            // that change bytes make kept bytes, and a read in flight, stale: the
+            // next read drops them (stepping back, with no extra trip anyone waits
+            // for) and reads the file afresh at the caller's position.
             Op::SetLen(len) => {
                 self.lane_job_ran();
                 self.content.resize(usize::try_from(*len).unwrap(), 0);
+                self.forget_kept();
                 Out::Done
             }
             Op::ReadAt { len, offset } => {
@@ -696,6 +706,7 @@ impl Model {
             Op::WriteAt { data, offset } => {
                 self.lane_job_ran();
                 self.write_at(*offset, data);
+                self.forget_kept();
                 Out::Count(data.len())
             }
             Op::Len => {

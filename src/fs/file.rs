@@ -519,7 +519,7 @@ impl File {
     /// Truncates or extends the file to `size` bytes.
     ///
     /// Bytes a trait read kept for later (see the `futures-io` and `tokio` features)
-    /// are not dropped by this; seek first if you need them re-read.
+    /// are dropped by the next read, which reads the file as it is now.
     ///
     /// # Examples
     /// ```
@@ -538,7 +538,11 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn set_len(&self, size: u64) -> io::Result<()> {
-        self.run("truncate", move |file| file.set_len(size)).await
+        let result = self.run("truncate", move |file| file.set_len(size)).await;
+        if result.is_ok() {
+            self.poll.note_change();
+        }
+        result
     }
 
     /// The file's metadata (`fstat(2)`).
@@ -657,8 +661,8 @@ impl File {
     }
 
     /// Writes up to `buf.len()` bytes at `offset` (`pwrite(2)`), without moving the
-    /// file position. Bytes a trait read kept for later are not refreshed by it (see
-    /// [`set_len`](File::set_len)).
+    /// file position. Bytes a trait read kept for later are dropped by the next read
+    /// (see [`set_len`](File::set_len)).
     ///
     /// # Examples
     /// ```
@@ -678,10 +682,15 @@ impl File {
     /// ```
     pub async fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         let owned = buf[..buf.len().min(MAX_TRANSFER)].to_vec();
-        self.run("write", move |file| {
-            retry_interrupted(|| file.write_at(&owned, offset))
-        })
-        .await
+        let result = self
+            .run("write", move |file| {
+                retry_interrupted(|| file.write_at(&owned, offset))
+            })
+            .await;
+        if result.is_ok() {
+            self.poll.note_change();
+        }
+        result
     }
 
     /// Closes the file after every operation issued before, and reports what

@@ -128,6 +128,27 @@ impl<R: Resource> Lane<R> {
         task
     }
 
+    /// Queues `op` behind every job issued before it, with nobody waiting for it: it
+    /// runs even so (unlike [`submit`](Lane::submit)'s, which a dropped task skips).
+    pub fn submit_detached<F>(&self, op: F)
+    where
+        F: FnOnce(&mut R) + Send + 'static,
+    {
+        assert!(
+            !self.closed,
+            "aopen: lane used after close (a bug in aopen)"
+        );
+        let inner = self.inner().clone();
+        let job = Detached::create(move || {
+            let mut held = lock(&inner.held);
+            let held = held
+                .as_mut()
+                .expect("aopen: an operation ran after its close (a bug in aopen)");
+            op(&mut held.resource);
+        });
+        self.inner().enqueue(job);
+    }
+
     /// Queues the close behind every job issued before it; the task reports what
     /// `close(2)` said. The close runs even if the task is dropped.
     pub fn close(mut self) -> BlockingTask<io::Result<()>> {

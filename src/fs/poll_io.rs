@@ -48,14 +48,17 @@
 //!   seek from `Current` subtracts them, any seek drops them once it succeeded, and a
 //!   write first moves the position back over them (`poll_write` in its own job, the
 //!   inherent writes in a job before theirs); a file that cannot seek, like a FIFO,
-//!   keeps them instead: its reads and writes are separate streams.
+//!   keeps them instead: its reads and writes are separate streams. A successful
+//!   [`File::write_at`] or [`File::set_len`] on this `File` makes kept bytes (and
+//!   those of a read queued before it) stale: the next read drops them, queues the
+//!   step back over them, and reads the file as it is now (tokio's `set_len` drops
+//!   its read buffer the same way).
 //!
-//!   Caveats, as with a `BufReader`'s buffer: kept bytes are what the file held when
-//!   they were read. A later [`File::write_at`] or [`File::set_len`] on this `File`,
-//!   or a write through another handle, does not refresh or drop them (a seek does);
-//!   and [`File::try_clone`] shares the OS position, so a clone made while bytes are
-//!   kept starts after them. Bytes are only kept after a trait read was given up
-//!   and a later read brought a smaller buffer.
+//!   Caveats, as with a `BufReader`'s buffer: a write through another handle does
+//!   not refresh kept bytes (a seek drops them), and [`File::try_clone`] shares the
+//!   OS position, so a clone made while bytes are kept starts after them. Bytes are
+//!   only kept after a trait read was given up and a later read brought a smaller
+//!   buffer.
 //! - **Given-up operations.** An operation whose poll was given up still runs to the
 //!   end. Its bytes are not lost (a read's become leftover) and its error is returned
 //!   by the next operation on the file; a given-up write's error by `poll_close` too.
@@ -70,6 +73,7 @@ use super::error::with_path;
 use super::file::File;
 use super::lane::Lane;
 use crate::pool::BlockingTask;
+use crate::sync::{AtomicUsize, Ordering};
 
 // What only the trait impls' own read and write jobs use.
 #[cfg(any(feature = "futures-io", feature = "tokio"))]
@@ -135,6 +139,14 @@ pub(super) struct PollState {
     deferred: Option<io::Error>,
     /// An owned buffer kept between jobs, so a read or write does not allocate.
     spare: Vec<u8>,
+    /// Bumped by the `&self` methods that change the file's bytes (`write_at`,
+    /// `set_len`) once they succeeded.
+    changes: AtomicUsize,
+    /// `changes` when the read in flight was queued.
+    read_changes: usize,
+    /// `changes` when the read that filled `leftover` was queued: if it moved since,
+    /// the kept bytes may be stale, and they are dropped instead of served.
+    leftover_changes: usize,
 }
 
 impl PollState {
@@ -146,6 +158,40 @@ impl PollState {
             last_seek: 0,
             deferred: None,
             spare: Vec::new(),
+            changes: AtomicUsize::new(0),
+            read_changes: 0,
+            leftover_changes: 0,
+        }
+    }
+
+    /// Notes that a `&self` method changed the file's bytes, so bytes kept from a
+    /// read before it may no longer be what the file holds. (A `write_at` whose
+    /// future was dropped before it finished is not noted: like any dropped write, it
+    /// may or may not have happened before the bytes kept now.)
+    pub(super) fn note_change(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether kept bytes were read before a `write_at` or `set_len` that changed
+    /// the file.
+    fn leftover_is_stale(&self) -> bool {
+        self.has_leftover() && self.changes.load(Ordering::SeqCst) != self.leftover_changes
+    }
+
+    /// Drops kept bytes that a later `write_at` or `set_len` may have changed, and
+    /// queues the step back over them (the OS position is ahead of the caller's by
+    /// their count). No one waits for that step: every later job that uses the
+    /// position runs after it in the lane. Only seekable files get here (those two
+    /// calls fail on a stream, so they note no change).
+    pub(super) fn drop_stale_leftover(&mut self, lane: &Lane<std::fs::File>) {
+        if self.leftover_is_stale() {
+            let back = self.leftover_len();
+            lane.submit_detached(move |file| {
+                // A failed step back shows in the next operation's own seek or read;
+                // nothing here could report it.
+                let _ = rewind(file, back);
+            });
+            self.drop_leftover();
         }
     }
 
@@ -211,6 +257,7 @@ impl PollState {
             put(&buf[..given]);
             debug_assert_eq!(self.leftover_len(), 0, "a read was submitted over leftover");
             self.leftover.extend_from_slice(&buf[given..n]);
+            self.leftover_changes = self.read_changes;
             given
         });
         self.spare = buf;
@@ -294,6 +341,7 @@ impl PollState {
     ) -> Poll<io::Result<usize>> {
         loop {
             let kept = self.leftover_len();
+            let stale = self.leftover_is_stale();
             match &mut self.op {
                 Op::Close(_) | Op::Closed => return Poll::Ready(Err(closed_error("read", path))),
                 // An empty buffer asks for nothing; a read in flight stays for later.
@@ -302,7 +350,15 @@ impl PollState {
                 Op::Read(task) => {
                     let done = ready!(Pin::new(task).poll(cx));
                     self.op = Op::Idle;
-                    return Poll::Ready(self.finish_read(done, want, put, path));
+                    if self.changes.load(Ordering::SeqCst) == self.read_changes {
+                        return Poll::Ready(self.finish_read(done, want, put, path));
+                    }
+                    // A `write_at` or `set_len` ran after this read: its bytes may be
+                    // stale. Keep them all, then drop them (stepping back).
+                    if let Err(err) = self.finish_read(done, 0, |_| {}, path) {
+                        return Poll::Ready(Err(err));
+                    }
+                    self.drop_stale_leftover(lane);
                 }
                 // Another kind in flight: finish it (it moves the position), then read.
                 Op::Write(_) | Op::Seek(_) | Op::Rewind(_) => {
@@ -310,11 +366,14 @@ impl PollState {
                         return Poll::Ready(Err(err));
                     }
                 }
+                // Kept bytes the file may no longer hold: drop them, then read.
+                Op::Idle if stale => self.drop_stale_leftover(lane),
                 // Kept bytes are the next ones in the file: no pool trip.
                 Op::Idle if kept > 0 => {
                     return Poll::Ready(Ok(self.take_leftover(want, put)));
                 }
                 Op::Idle => {
+                    self.read_changes = self.changes.load(Ordering::SeqCst);
                     let mut owned = std::mem::take(&mut self.spare);
                     owned.resize(want.min(MAX_TRANSFER), 0);
                     self.op = Op::Read(lane.submit(move |file| {
@@ -550,9 +609,14 @@ fn write_job(file: &mut std::fs::File, buf: Vec<u8>, back: usize) -> WriteDone {
 impl File {
     /// Finishes what a poll method (or a dropped future) left in flight, for the
     /// async methods; the closed error if the file was closed.
+    /// Kept bytes that a `write_at` or `set_len` made stale are dropped here (see
+    /// [`PollState::drop_stale_leftover`]), so the caller's read, write or seek sees
+    /// the file as it is.
     pub(super) async fn settle(&mut self, operation: &'static str) -> io::Result<()> {
         let path = &self.path;
-        poll_fn(|cx| self.poll.poll_settle(cx, operation, path)).await
+        poll_fn(|cx| self.poll.poll_settle(cx, operation, path)).await?;
+        self.poll.drop_stale_leftover(&self.lane);
+        Ok(())
     }
 
     /// For the inherent writes: settles, then moves the OS position back over kept
