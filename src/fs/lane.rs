@@ -49,10 +49,8 @@ pub trait Resource: Send + 'static {
 
 /// The owner's handle on a lane. Dropping it queues the close.
 pub struct Lane<R: Resource> {
-    /// `None` once [`close`](Lane::close) took it.
-    inner: Option<DynArc<LaneInner<R>>>,
-    /// [`close_in_place`](Lane::close_in_place) queued the close: `inner` stays (for
-    /// [`pool`](Lane::pool)), nothing more may be queued, and dropping queues nothing.
+    inner: DynArc<LaneInner<R>>,
+    /// The close is queued: nothing more may be, and dropping queues nothing.
     closed: bool,
 }
 
@@ -82,27 +80,40 @@ impl<R: Resource> Lane<R> {
     /// Called on the pool thread that opened it.
     pub fn new(pool: Pool, resource: R, permit: Permit) -> Lane<R> {
         Lane {
-            inner: Some(DynArc::new(LaneInner {
+            inner: DynArc::new(LaneInner {
                 pool,
                 held: Mutex::new(Some(Held { resource, permit })),
                 queue: Mutex::new(Queue {
                     jobs: VecDeque::new(),
                     draining: false,
                 }),
-            })),
+            }),
             closed: false,
         }
     }
 
-    fn inner(&self) -> &DynArc<LaneInner<R>> {
-        self.inner
-            .as_ref()
-            .expect("aopen: lane used after close (a bug in aopen)")
-    }
-
     /// The pool this lane runs on.
     pub fn pool(&self) -> &Pool {
-        &self.inner().pool
+        &self.inner.pool
+    }
+
+    /// `op` as a job body that runs on the open resource.
+    fn on_resource<F, T>(&self, op: F) -> impl FnOnce() -> T + Send + 'static
+    where
+        F: FnOnce(&mut R) -> T + Send + 'static,
+    {
+        assert!(
+            !self.closed,
+            "aopen: lane used after close (a bug in aopen)"
+        );
+        let inner = self.inner.clone();
+        move || {
+            let mut held = lock(&inner.held);
+            let held = held
+                .as_mut()
+                .expect("aopen: an operation ran after its close (a bug in aopen)");
+            op(&mut held.resource)
+        }
     }
 
     /// Queues `op` behind every job issued before it. Dropping the returned task
@@ -112,19 +123,8 @@ impl<R: Resource> Lane<R> {
         F: FnOnce(&mut R) -> T + Send + 'static,
         T: Send + 'static,
     {
-        assert!(
-            !self.closed,
-            "aopen: lane used after close (a bug in aopen)"
-        );
-        let inner = self.inner().clone();
-        let (job, task) = JobCell::create(move || {
-            let mut held = lock(&inner.held);
-            let held = held
-                .as_mut()
-                .expect("aopen: an operation ran after its close (a bug in aopen)");
-            op(&mut held.resource)
-        });
-        self.inner().enqueue(job);
+        let (job, task) = JobCell::create(self.on_resource(op));
+        self.inner.enqueue(job);
         task
     }
 
@@ -134,43 +134,26 @@ impl<R: Resource> Lane<R> {
     where
         F: FnOnce(&mut R) + Send + 'static,
     {
-        assert!(
-            !self.closed,
-            "aopen: lane used after close (a bug in aopen)"
-        );
-        let inner = self.inner().clone();
-        let job = Detached::create(move || {
-            let mut held = lock(&inner.held);
-            let held = held
-                .as_mut()
-                .expect("aopen: an operation ran after its close (a bug in aopen)");
-            op(&mut held.resource);
-        });
-        self.inner().enqueue(job);
+        self.inner.enqueue(Detached::create(self.on_resource(op)));
     }
 
     /// Queues the close behind every job issued before it; the task reports what
     /// `close(2)` said. The close runs even if the task is dropped.
     pub fn close(mut self) -> BlockingTask<io::Result<()>> {
-        assert!(!self.closed, "aopen: lane closed twice");
-        let inner = self.inner.take().expect("aopen: lane closed twice");
-        let closer = inner.clone();
-        let (job, task) = JobCell::create_must_run(move || closer.close_now());
-        inner.enqueue(job);
-        task
+        // `self` is dropped after this, and a closed lane's drop queues nothing.
+        self.close_in_place()
     }
 
     /// [`close`](Lane::close) for an owner that holds the lane by `&mut` (a poll-based
-    /// close): queues the close the same way and leaves the handle closed. After it,
+    /// close): queues the close and leaves the handle closed. After it,
     /// [`pool`](Lane::pool) still answers, [`submit`](Lane::submit) panics (callers
     /// check first), and dropping the handle queues nothing: the close runs once.
     pub fn close_in_place(&mut self) -> BlockingTask<io::Result<()>> {
         assert!(!self.closed, "aopen: lane closed twice");
         self.closed = true;
-        let inner = self.inner();
-        let closer = inner.clone();
+        let closer = self.inner.clone();
         let (job, task) = JobCell::create_must_run(move || closer.close_now());
-        inner.enqueue(job);
+        self.inner.enqueue(job);
         task
     }
 }
@@ -193,23 +176,21 @@ where
 impl<R: Resource> Drop for Lane<R> {
     fn drop(&mut self) {
         if self.closed {
-            // `close_in_place` queued the close already.
+            // `close` or `close_in_place` queued the close already.
             return;
         }
-        if let Some(inner) = self.inner.take() {
-            let closer = inner.clone();
-            let job = Detached::create(move || {
-                // Nobody asked for this close's result; the error is lost, as the
-                // docs of `File` say (use `File::close` to see it).
-                let _ = closer.close_now();
-            });
-            #[cfg(not(aopen_mutant = "lane_close_bypasses_queue"))]
-            inner.enqueue(job);
-            // Seeded bug for the loom model: the close goes straight to the pool,
-            // where it can run before (or during) operations still in the lane.
-            #[cfg(aopen_mutant = "lane_close_bypasses_queue")]
-            inner.pool.push_job(job);
-        }
+        let closer = self.inner.clone();
+        let job = Detached::create(move || {
+            // Nobody asked for this close's result; the error is lost, as the docs of
+            // `File` say (use `File::close` to see it).
+            let _ = closer.close_now();
+        });
+        #[cfg(not(aopen_mutant = "lane_close_bypasses_queue"))]
+        self.inner.enqueue(job);
+        // Seeded bug for the loom model: the close goes straight to the pool, where
+        // it can run before (or during) operations still in the lane.
+        #[cfg(aopen_mutant = "lane_close_bypasses_queue")]
+        self.inner.pool.push_job(job);
     }
 }
 

@@ -354,11 +354,10 @@ impl PollState {
                         return Poll::Ready(self.finish_read(done, want, put, path));
                     }
                     // A `write_at` or `set_len` ran after this read: its bytes may be
-                    // stale. Keep them all, then drop them (stepping back).
+                    // stale. Keep them all; the next turn drops them (stepping back).
                     if let Err(err) = self.finish_read(done, 0, |_| {}, path) {
                         return Poll::Ready(Err(err));
                     }
-                    self.drop_stale_leftover(lane);
                 }
                 // Another kind in flight: finish it (it moves the position), then read.
                 Op::Write(_) | Op::Seek(_) | Op::Rewind(_) => {
