@@ -31,7 +31,7 @@
 //!
 //! # How the tests run
 //!
-//! Each parent test builds the shim once (`cargo build -p aopen-fault-shim`, same
+//! Each parent test builds the shim once (`common::fault_shim`: `cargo build -p aopen-fault-shim`, same
 //! target directory and profile as this binary), makes a temp directory named
 //! `aopen-fault-<scenario>-*` with the files it needs, and re-runs this test binary as
 //! a child: `--exact child_<scenario>` with `LD_PRELOAD=<shim>`,
@@ -50,15 +50,14 @@ use std::ffi::CStr;
 use std::io::{self, Read, SeekFrom};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::rc::Rc;
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use aopen::fs::os_error;
 use aopen::{LocalExecutor, Pool};
-use common::{pool, rerun_test};
+use common::{fault_shim, pool, rerun_test};
 
 /// Names the scenario a child process runs.
 const CHILD_ENV: &str = "AOPEN_FAULT_CHILD";
@@ -90,50 +89,6 @@ const TICK: Duration = Duration::from_millis(2);
 // ---------------------------------------------------------------------------------
 // Parent side
 // ---------------------------------------------------------------------------------
-
-/// Builds the shim (once per test process) and returns the path of the `.so`.
-fn shim() -> &'static Path {
-    static SHIM: OnceLock<PathBuf> = OnceLock::new();
-    SHIM.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/<profile>/deps/faults-<hash>
-        let deps = exe.parent().expect("the test binary's directory");
-        let profile_dir = deps.parent().expect("target/<profile>");
-        let target_dir = profile_dir.parent().expect("the target directory");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|name| name.to_str())
-            .expect("a profile directory name");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "-p", "aopen-fault-shim", "--target-dir"])
-            .arg(target_dir);
-        match profile {
-            "debug" => {}
-            "release" => {
-                cargo.arg("--release");
-            }
-            other => {
-                cargo.args(["--profile", other]);
-            }
-        }
-        let output = cargo.output().expect("run cargo build for the shim");
-        assert!(
-            output.status.success(),
-            "building the fault shim failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let so = profile_dir.join("libaopen_fault_shim.so");
-        assert!(
-            so.is_file(),
-            "the shim was built but {} is missing",
-            so.display()
-        );
-        so
-    })
-}
 
 /// What a child process did.
 struct ChildRun {
@@ -186,7 +141,7 @@ impl ChildRun {
 /// Runs `child_<scenario>` in a child process under the shim with `faults`, after
 /// `setup` filled its test directory.
 fn run_child(scenario: &str, faults: &str, setup: impl FnOnce(&Path)) -> ChildRun {
-    let shim = shim();
+    let shim = fault_shim();
     let dir = tempfile::Builder::new()
         .prefix(&format!("aopen-fault-{scenario}-"))
         .tempdir()

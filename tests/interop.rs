@@ -24,13 +24,12 @@ use std::ffi::OsString;
 use std::future::Future;
 use std::io::{ErrorKind, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::task::Poll;
 use std::time::Duration;
 
 use aopen::fs::OpenOptions;
 use aopen::{File, Pool};
-use common::{fds_to, occupy, pool, rerun_test, tempdir};
+use common::{fault_shim, fds_to, occupy, pool, rerun_test, tempdir};
 use futures::io::{AsyncReadExt as FRead, AsyncSeekExt as FSeek, AsyncWriteExt as FWrite};
 use futures::stream::FusedStream;
 use futures::{StreamExt, TryStreamExt};
@@ -709,50 +708,11 @@ const DIR_ENV: &str = "AOPEN_INTEROP_DIR";
 /// What the child prints once every executor passed.
 const CHILD_DONE: &str = "AOPEN-INTEROP-CLOSE-EIO-DONE";
 
-/// Builds `tests/fault-shim` (same target directory and profile as this binary) and
-/// returns the path of its `.so`, as `tests/faults.rs` does.
-fn build_fault_shim() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/interop-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let target_dir = profile_dir.parent().expect("the target directory");
-    let profile = profile_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("a profile name");
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--quiet", "-p", "aopen-fault-shim", "--target-dir"])
-        .arg(target_dir);
-    match profile {
-        "debug" => {}
-        "release" => {
-            cargo.arg("--release");
-        }
-        other => {
-            cargo.args(["--profile", other]);
-        }
-    }
-    let output = cargo.output().expect("run cargo build for the shim");
-    assert!(
-        output.status.success(),
-        "building the fault shim failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let so = profile_dir.join("libaopen_fault_shim.so");
-    assert!(so.is_file(), "{} is missing", so.display());
-    so
-}
-
 /// `poll_close` and `poll_shutdown` return the error `close(2)` reported (the shim
 /// makes every close in the test directory fail with `EIO`), under every executor.
 #[test]
 fn poll_close_reports_close_eio() {
-    let shim = build_fault_shim();
+    let shim = fault_shim();
     let dir = tempfile::Builder::new()
         .prefix("aopen-interop-fault-")
         .tempdir()

@@ -217,3 +217,49 @@ pub fn rerun_test(test: &str) -> Command {
     command.args(["--exact", test, "--nocapture", "--test-threads=1"]);
     command
 }
+
+/// Builds the `LD_PRELOAD` fault shim of `tests/fault-shim` (once per test process,
+/// same target directory and profile as the running test binary) and returns the
+/// path of its `.so`.
+pub fn fault_shim() -> &'static Path {
+    static SHIM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    SHIM.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current_exe");
+        // target/<profile>/deps/<test>-<hash>
+        let deps = exe.parent().expect("the test binary's directory");
+        let profile_dir = deps.parent().expect("target/<profile>");
+        let target_dir = profile_dir.parent().expect("the target directory");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("a profile directory name");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "-p", "aopen-fault-shim", "--target-dir"])
+            .arg(target_dir);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cargo.arg("--release");
+            }
+            other => {
+                cargo.args(["--profile", other]);
+            }
+        }
+        let output = cargo.output().expect("run cargo build for the shim");
+        assert!(
+            output.status.success(),
+            "building the fault shim failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let so = profile_dir.join("libaopen_fault_shim.so");
+        assert!(
+            so.is_file(),
+            "the shim was built but {} is missing",
+            so.display()
+        );
+        so
+    })
+}
