@@ -61,6 +61,11 @@ pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexG
     }
 }
 
+/// std's `AtomicUsize` in both builds: for counters that only feed a heuristic (the
+/// pool watcher's view of each thread's progress) and synchronise nothing, so the
+/// models need not explore their interleavings.
+pub(crate) use std::sync::atomic::AtomicUsize as HintUsize;
+
 /// std's `Arc` in both builds: for pointers that are unsized into trait objects
 /// (`Arc<JobCell<F, T>>` into `Arc<dyn Runnable>`) and for plain shared data such
 /// as a file's `Arc<Path>`.

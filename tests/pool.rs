@@ -412,6 +412,90 @@ fn threads_never_exceed_max_threads() {
     assert!(threads_named(NAME) <= MAX);
 }
 
+/// Threads the pool starts as soon as work waits: one per core, at least 2, at most
+/// `max_threads` (the watcher decides about more).
+fn eager_threads(max_threads: usize) -> usize {
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    cores.max(2).min(max_threads)
+}
+
+#[test]
+fn the_pool_grows_past_one_thread_per_core_while_its_threads_sleep() {
+    // Every job waits at a barrier for all the others, so they can only finish if
+    // all of them run at once: more threads than cores. Without a watcher that
+    // counts sleeping threads, the pool would stop at one thread per core and this
+    // would never finish.
+    const NAME: &str = "grow-test";
+    let max = eager_threads(usize::MAX) + 4;
+    let pool = Pool::builder()
+        .max_threads(max)
+        .thread_name(NAME)
+        .build()
+        .unwrap();
+    let jobs = max;
+    let barrier = Arc::new(std::sync::Barrier::new(jobs));
+    let tasks: Vec<_> = (0..jobs)
+        .map(|index| {
+            let barrier = barrier.clone();
+            pool.unblock(move || {
+                barrier.wait();
+                index
+            })
+        })
+        .collect();
+    for (index, task) in tasks.into_iter().enumerate() {
+        assert_eq!(block_on_bounded(&pool, task), index);
+    }
+    let named = threads_named(NAME);
+    assert!(named <= max, "{named} threads for max_threads {max}");
+    // The watcher is a pool thread like the others: shutdown waits for it too.
+    pool.shutdown(DEADLINE).unwrap();
+    assert_eq!(threads_named(NAME), 0);
+    assert_eq!(
+        threads_named(&format!("{NAME}-watch")),
+        0,
+        "the watcher outlived shutdown"
+    );
+}
+
+#[test]
+fn jobs_that_keep_a_core_busy_get_one_thread_per_core() {
+    // Jobs that compute (state R, never asleep in the kernel) gain nothing from more
+    // threads than cores, so the pool does not start more even though jobs wait.
+    const JOBS: usize = 8;
+    let max = 16;
+    let eager = eager_threads(max);
+    let pool = Pool::builder().max_threads(max).build().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most_running = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let (running, most_running) = (running.clone(), most_running.clone());
+            pool.unblock(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most_running.fetch_max(now, Ordering::SeqCst);
+                // Spin on the clock: no system call that sleeps.
+                let start = Instant::now();
+                let mut spins = 0u64;
+                while start.elapsed() < Duration::from_millis(25) {
+                    spins = std::hint::black_box(spins + 1);
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+                spins
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert!(block_on_bounded(&pool, task) > 0);
+    }
+    let most = most_running.load(Ordering::SeqCst);
+    assert!(
+        most <= eager,
+        "{most} computing jobs ran at once; one thread per core would be {eager}"
+    );
+    assert!(pool.stats().threads_alive <= eager, "{:?}", pool.stats());
+}
+
 #[test]
 fn idle_threads_retire_after_idle_timeout() {
     const NAME: &str = "aopen-t-idle";

@@ -15,7 +15,11 @@
 //!   (`crossbeam-deque`; see `queue.rs`).
 //! - **Start.** No thread runs until there is work. When a job is pushed and no thread
 //!   is *searching* (awake and looking for work), the pushing thread wakes one sleeping
-//!   thread, or starts a new one if none sleeps and fewer than `max_threads` run.
+//!   thread, or starts a new one if none sleeps and fewer than `eager_threads` run
+//!   (one per core, at least 2). Past that, every thread is busy, and more threads
+//!   only help if the busy ones are *asleep in the kernel* (a slow mount) rather than
+//!   computing: the watcher (`watch.rs`) checks that every few hundred microseconds
+//!   and starts threads, up to `max_threads`, only then.
 //! - **No thundering herd.** A woken or new thread counts as searching from the moment
 //!   it is chosen, so a burst of pushes wakes one thread, not one per push. When a
 //!   searching thread finds a job it stops searching, and if it was the last searcher
@@ -43,6 +47,7 @@
 mod builder;
 pub(crate) mod job;
 mod queue;
+mod watch;
 
 #[cfg(not(loom))]
 use std::cell::RefCell;
@@ -60,8 +65,11 @@ pub use self::job::BlockingTask;
 use self::builder::Config;
 use self::job::{ErasedJob, JobCell};
 use self::queue::{Injector, Steal, Stealer, Worker};
+use self::watch::Progress;
 use crate::budget::Budget;
-use crate::sync::{lock, store_load_fence, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{
+    lock, store_load_fence, thread, Arc, AtomicUsize, Condvar, DynArc, Mutex, MutexGuard, Ordering,
+};
 
 /// How many times a thread that found nothing looks again (yielding in between)
 /// before it goes to sleep, while no more than [`MAX_SPINNING_PER_CORE`] threads
@@ -174,8 +182,9 @@ struct Inner {
     budget: Budget,
     /// Where callers outside the pool push jobs.
     injector: Injector<ErasedJob>,
-    /// The stealing ends of the live threads' own deques, by thread number.
-    stealers: Mutex<Vec<(usize, Stealer<ErasedJob>)>>,
+    /// The live threads, by thread number: the stealing end of each one's own deque,
+    /// and what the watcher sees of its progress.
+    stealers: Mutex<Vec<ThreadEntry>>,
     /// Jobs in any queue (injector or a thread's deque), not yet popped.
     queued: AtomicUsize,
     /// Threads awake and looking for a job (including ones chosen to wake up that
@@ -185,10 +194,15 @@ struct Inner {
     busy: AtomicUsize,
     /// How many searching threads may spin before sleeping (per-core allowance).
     max_spinning: usize,
+    /// Threads started as soon as work waits (one per core, at least 2, at most
+    /// `max_threads`); past these, only the watcher starts threads (see `watch.rs`).
+    eager_threads: usize,
     /// The thread bookkeeping that must change together; see [`Sleep`].
     sleep: Mutex<Sleep>,
     /// Sleeping threads wait here.
     wake: Condvar,
+    /// The watcher waits here (for demand, or for its next tick).
+    watch: Condvar,
     /// [`Pool`] handles alive; when it reaches zero, threads exit once idle.
     handles: AtomicUsize,
     /// Callers of [`Pool::shutdown`] wait here for the pool to go quiet.
@@ -198,6 +212,9 @@ struct Inner {
     /// down takes no lock per job.
     shutdown_waiters: AtomicUsize,
 }
+
+/// A live pool thread: its number, the stealing end of its deque, its progress.
+type ThreadEntry = (usize, Stealer<ErasedJob>, DynArc<Progress>);
 
 /// Thread bookkeeping under the sleep lock.
 struct Sleep {
@@ -213,6 +230,12 @@ struct Sleep {
     retire_epoch: u64,
     /// Number for the next thread (stealer bookkeeping).
     next_id: usize,
+    /// A watcher thread exists (see `watch.rs`).
+    watcher_running: bool,
+    /// Every thread was busy when work was pushed, and the queue has not drained
+    /// since: the watcher ticks while this is set.
+    #[cfg_attr(loom, allow(dead_code))]
+    watch_demand: bool,
 }
 
 #[cfg(not(loom))]
@@ -239,6 +262,14 @@ impl Pool {
     }
 
     pub(crate) fn from_config(config: Config) -> Pool {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Under loom every thread starts eagerly: the watcher's timing and `/proc`
+        // are outside what a model can see (see `watch.rs`).
+        let eager_threads = if cfg!(loom) {
+            config.max_threads
+        } else {
+            cores.max(2).min(config.max_threads)
+        };
         Pool {
             inner: Arc::new(Inner {
                 budget: Budget::new(config.descriptor_budget),
@@ -248,16 +279,19 @@ impl Pool {
                 queued: AtomicUsize::new(0),
                 searching: AtomicUsize::new(0),
                 busy: AtomicUsize::new(0),
-                max_spinning: MAX_SPINNING_PER_CORE
-                    * std::thread::available_parallelism().map_or(1, |n| n.get()),
+                max_spinning: MAX_SPINNING_PER_CORE * cores,
+                eager_threads,
                 sleep: Mutex::new(Sleep {
                     alive: 0,
                     sleeping: 0,
                     wakeups: 0,
                     retire_epoch: 0,
                     next_id: 0,
+                    watcher_running: false,
+                    watch_demand: false,
                 }),
                 wake: Condvar::new(),
+                watch: Condvar::new(),
                 handles: AtomicUsize::new(1),
                 quiet: Condvar::new(),
                 shutdown_waiters: AtomicUsize::new(0),
@@ -427,8 +461,10 @@ impl Pool {
             // Quiet: let the idle threads go, and wait until they have.
             sleep.retire_epoch += 1;
             inner.wake.notify_all();
+            inner.watch.notify_all();
             loop {
-                if sleep.alive == 0 || inner.queued.load(Ordering::SeqCst) > 0 {
+                let gone = sleep.alive == 0 && !sleep.watcher_running;
+                if gone || inner.queued.load(Ordering::SeqCst) > 0 {
                     // Gone, or new work arrived meanwhile (its threads may stay).
                     return Ok(());
                 }
@@ -619,6 +655,7 @@ impl Drop for Pool {
             let mut sleep = lock(&self.inner.sleep);
             sleep.retire_epoch += 1;
             self.inner.wake.notify_all();
+            self.inner.watch.notify_all();
         }
     }
 }
@@ -692,32 +729,52 @@ impl Inner {
             this.wake.notify_one();
             return;
         }
-        if sleep.alive < this.config.max_threads {
-            sleep.alive += 1;
-            let id = sleep.next_id;
-            sleep.next_id += 1;
-            let epoch = sleep.retire_epoch;
-            this.searching.fetch_add(1, Ordering::SeqCst);
-            drop(sleep);
-            Inner::start_thread(this, id, epoch);
+        if sleep.alive < this.eager_threads {
+            Inner::start_worker(this, sleep);
+            return;
         }
-        // Otherwise every thread is busy: the first to finish its job will search
-        // and find this one.
+        // Every thread is busy. The first to finish its job will search and find
+        // this one; if they sleep in the kernel instead, the watcher starts more.
+        #[cfg(not(loom))]
+        if sleep.alive < this.config.max_threads && !sleep.watch_demand {
+            sleep.watch_demand = true;
+            if sleep.watcher_running {
+                this.watch.notify_one();
+            } else {
+                sleep.watcher_running = true;
+                let epoch = sleep.retire_epoch;
+                drop(sleep);
+                Inner::start_watcher(this, epoch);
+            }
+        }
+    }
+
+    /// Counts a new thread under the sleep lock, then starts it without the lock.
+    fn start_worker(this: &Arc<Self>, mut sleep: MutexGuard<'_, Sleep>) {
+        sleep.alive += 1;
+        let id = sleep.next_id;
+        sleep.next_id += 1;
+        let epoch = sleep.retire_epoch;
+        this.searching.fetch_add(1, Ordering::SeqCst);
+        drop(sleep);
+        Inner::start_thread(this, id, epoch);
     }
 
     fn start_thread(this: &Arc<Self>, id: usize, epoch: u64) {
         let inner = this.clone();
         let worker = Worker::new_fifo();
-        lock(&this.stealers).push((id, worker.stealer()));
+        let progress = Progress::new();
+        lock(&this.stealers).push((id, worker.stealer(), progress.clone()));
         let mut builder = thread::Builder::new().name(this.config.thread_name.clone());
         if let Some(size) = this.config.stack_size {
             builder = builder.stack_size(size);
         }
-        let spawned = builder.spawn(move || Inner::thread_main(inner, id, epoch, worker));
+        let spawned =
+            builder.spawn(move || Inner::thread_main(inner, id, epoch, worker, &progress));
         if spawned.is_err() {
             // The OS refused a thread (EAGAIN). Undo the bookkeeping; the job stays
             // queued for the threads that exist, or for the next push to retry.
-            lock(&this.stealers).retain(|(other, _)| *other != id);
+            lock(&this.stealers).retain(|(other, _, _)| *other != id);
             this.searching.fetch_sub(1, Ordering::SeqCst);
             lock(&this.sleep).alive -= 1;
             this.notify_quiet();
@@ -727,7 +784,14 @@ impl Inner {
     /// The body of a pool thread. It starts out searching. `epoch` is the retire
     /// epoch when it was started: once that changes, the thread exits the next time
     /// it has nothing to do.
-    fn thread_main(this: Arc<Self>, id: usize, epoch: u64, worker: Worker<ErasedJob>) {
+    fn thread_main(
+        this: Arc<Self>,
+        id: usize,
+        epoch: u64,
+        worker: Worker<ErasedJob>,
+        progress: &Progress,
+    ) {
+        progress.register_current_thread();
         #[cfg(not(loom))]
         let worker = {
             let key = Inner::key(&this);
@@ -763,7 +827,9 @@ impl Inner {
                     if was_last && this.queued.load(Ordering::SeqCst) > 0 {
                         Inner::notify_work(&this);
                     }
+                    progress.job_started();
                     let waiter = job.run();
+                    progress.job_finished();
                     // Searching again *before* the waiter runs: its next push then
                     // finds us, instead of waking or starting another thread.
                     this.searching.fetch_add(1, Ordering::SeqCst);
@@ -783,7 +849,7 @@ impl Inner {
                 }
             }
         }
-        lock(&this.stealers).retain(|(other, _)| *other != id);
+        lock(&this.stealers).retain(|(other, _, _)| *other != id);
         #[cfg(not(loom))]
         LOCAL.with(|local| *local.borrow_mut() = None);
     }
@@ -871,7 +937,7 @@ impl Inner {
         let mut retry = true;
         while retry {
             retry = false;
-            for (_, stealer) in stealers.iter() {
+            for (_, stealer, _) in stealers.iter() {
                 match stealer.steal() {
                     Steal::Success(job) => return Some(job),
                     Steal::Retry => retry = true,
