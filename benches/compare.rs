@@ -154,11 +154,10 @@ impl Workload {
         use Lib::*;
         match self {
             Workload::Noop1 | Workload::Noop64 => &[Aopen, AopenLocal, Blocking, TokioMt, TokioCt],
-            Workload::Stat64
-            | Workload::OpenClose
-            | Workload::Read4k
-            | Workload::ReadFile4k
-            | Workload::SlowOpen => &Lib::ALL,
+            Workload::Stat64 | Workload::OpenClose | Workload::Read4k | Workload::ReadFile4k => &[
+                Aopen, AopenLocal, Std, Std2t, Blocking, AsyncFs, TokioMt, TokioCt,
+            ],
+            Workload::SlowOpen => &Lib::ALL,
             Workload::StatBatch => &[Aopen, Std, Std2t],
             Workload::ReadDir => &[Aopen, AopenLocal, Std, Blocking, AsyncFs, TokioMt, TokioCt],
             // One thread runs the executor, the ticker and the opens' futures; `std`
@@ -180,6 +179,9 @@ impl Workload {
 enum Lib {
     Aopen,
     AopenLocal,
+    /// `aopen` on a global pool built with `max_threads(256)`: what a user facing a
+    /// slow mount sets (slow-open only).
+    AopenRaised,
     Std,
     Std2t,
     Blocking,
@@ -189,9 +191,10 @@ enum Lib {
 }
 
 impl Lib {
-    const ALL: [Lib; 8] = [
+    const ALL: [Lib; 9] = [
         Lib::Aopen,
         Lib::AopenLocal,
+        Lib::AopenRaised,
         Lib::Std,
         Lib::Std2t,
         Lib::Blocking,
@@ -204,6 +207,7 @@ impl Lib {
         match self {
             Lib::Aopen => "aopen",
             Lib::AopenLocal => "aopen-local",
+            Lib::AopenRaised => "aopen-256t",
             Lib::Std => "std",
             Lib::Std2t => "std-2t",
             Lib::Blocking => "blocking",
@@ -556,6 +560,12 @@ where
             aopen::Pool::global();
             timed(sampler, || aopen::block_on(buffered(n, in_flight, op)))
         }
+        Lib::AopenRaised => {
+            aopen::Pool::builder()
+                .max_threads(SLOW_IN_FLIGHT)
+                .build_global()?;
+            timed(sampler, || aopen::block_on(buffered(n, in_flight, op)))
+        }
         Lib::AopenLocal => {
             aopen::Pool::global();
             let ex = aopen::LocalExecutor::new();
@@ -710,7 +720,7 @@ fn run_workload(
     let k = w.in_flight();
     match w {
         Workload::Noop1 | Workload::Noop64 => match lib {
-            Aopen | AopenLocal => drive(sampler, lib, n, k, |_| async {
+            Aopen | AopenLocal | AopenRaised => drive(sampler, lib, n, k, |_| async {
                 aopen::unblock(|| ()).await;
                 Ok(1)
             }),
@@ -745,7 +755,7 @@ fn run_workload(
                     }
                 }),
                 (Workload::StatBatch, _) => Err(unsupported(w, lib)),
-                (_, Aopen | AopenLocal) => drive(sampler, lib, n, k, move |i| {
+                (_, Aopen | AopenLocal | AopenRaised) => drive(sampler, lib, n, k, move |i| {
                     let stat = aopen::fs::metadata(&paths[i]);
                     async move { stat.await.map(|_| 1) }
                 }),
@@ -774,7 +784,7 @@ fn run_workload(
             match lib {
                 Std => run_std(sampler, n, 1, |i| std_open_close(&paths[i])),
                 Std2t => run_std(sampler, n, 2, |i| std_open_close(&paths[i])),
-                Aopen | AopenLocal => drive(sampler, lib, n, k, move |i| {
+                Aopen | AopenLocal | AopenRaised => drive(sampler, lib, n, k, move |i| {
                     let open = aopen::File::open(&paths[i]);
                     async move {
                         open.await?.close().await?;
@@ -808,7 +818,7 @@ fn run_workload(
             match lib {
                 Std => run_std(sampler, n, 1, |i| std_read(&paths[i], i)),
                 Std2t => run_std(sampler, n, 2, |i| std_read(&paths[i], i)),
-                Aopen | AopenLocal => drive(sampler, lib, n, k, move |i| {
+                Aopen | AopenLocal | AopenRaised => drive(sampler, lib, n, k, move |i| {
                     let open = aopen::File::open(&paths[i]);
                     async move {
                         let mut file = open.await?;
@@ -854,7 +864,7 @@ fn run_workload(
             match lib {
                 Std => run_std(sampler, n, 1, |i| std_read_file(&paths[i], i)),
                 Std2t => run_std(sampler, n, 2, |i| std_read_file(&paths[i], i)),
-                Aopen | AopenLocal => drive(sampler, lib, n, k, move |i| {
+                Aopen | AopenLocal | AopenRaised => drive(sampler, lib, n, k, move |i| {
                     let read = aopen::fs::read(&paths[i]);
                     async move { check_bytes(&read.await?, i) }
                 }),
@@ -877,7 +887,7 @@ fn run_workload(
             std_list(&dir)?;
             match lib {
                 Std => run_std(sampler, 1, 1, |_| std_list(&dir)),
-                Aopen | AopenLocal => drive(sampler, lib, 1, 1, move |_| {
+                Aopen | AopenLocal | AopenRaised => drive(sampler, lib, 1, 1, move |_| {
                     let open = aopen::fs::read_dir(&*dir);
                     async move {
                         let mut entries = open.await?;
