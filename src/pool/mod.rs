@@ -149,7 +149,9 @@ pub struct Pool {
 /// [`Pool::shutdown`] waits for both.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
-    /// Threads that exist right now (busy, searching or sleeping).
+    /// Worker threads that exist right now (busy, searching or sleeping). The
+    /// watcher thread, which runs only while a pool past one thread per core decides
+    /// whether to grow, is not counted.
     pub threads_alive: usize,
     /// Threads running a job right now.
     pub threads_busy: usize,
