@@ -7,11 +7,12 @@
 //! stream is closed as soon as it is exhausted (or when the `ReadDir` is dropped).
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::{FileType, Metadata};
 use std::future::Future;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirEntryExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -66,11 +67,25 @@ impl Resource for std::fs::ReadDir {
 }
 
 /// What one pool trip brings back: entries, and whether the stream is exhausted.
-type Batch = (Vec<io::Result<RawEntry>>, bool);
+struct Batch {
+    entries: Vec<io::Result<RawEntry>>,
+    /// Every entry's name, one after another (see [`RawEntry::name`]).
+    names: Vec<u8>,
+    exhausted: bool,
+}
 
 /// An entry as the pool thread read it; [`ReadDir`] turns it into a [`DirEntry`].
+///
+/// The names of a batch travel in one buffer: the pool thread allocates one per
+/// batch instead of one per entry, and every per-entry allocation happens on the
+/// caller's thread, which also frees it, so no allocation crosses threads (which in
+/// glibc means the two threads contend for the pool thread's arena). Measured on
+/// 100,000 entries (2 cores, 6 runs, the bench's `readdir-100k` child): one name
+/// allocation per entry on the pool, freed by the caller, 37–47 ms wall and 51–55 ms
+/// CPU; packed names 36–39 ms and 40–44 ms; std's own loop 32–33 ms.
 struct RawEntry {
-    name: OsString,
+    /// `names[name.0..name.1]` of its batch.
+    name: (usize, usize),
     ino: u64,
     file_type: Option<FileType>,
 }
@@ -120,6 +135,8 @@ pub struct ReadDir {
     pending: VecDeque<BlockingTask<Batch>>,
     /// Entries fetched and not yet handed out.
     buffered: VecDeque<io::Result<RawEntry>>,
+    /// The names of the entries in `buffered` (they all come from one batch).
+    names: Vec<u8>,
     path: Arc<Path>,
     /// Shared by every entry (one reference count, not a pool handle per entry).
     pool: Arc<Pool>,
@@ -131,6 +148,7 @@ impl ReadDir {
             lane: Some(lane),
             pending: VecDeque::with_capacity(READ_AHEAD),
             buffered: VecDeque::new(),
+            names: Vec::new(),
             path,
             pool: Arc::new(pool),
         };
@@ -210,7 +228,7 @@ impl ReadDir {
                 return Poll::Ready(match entry {
                     Ok(raw) => Ok(Some(DirEntry {
                         dir: self.path.clone(),
-                        name: raw.name,
+                        name: OsStr::from_bytes(&self.names[raw.name.0..raw.name.1]).to_owned(),
                         ino: raw.ino,
                         file_type: raw.file_type,
                         pool: self.pool.clone(),
@@ -224,9 +242,9 @@ impl ReadDir {
             };
             // The batch stays in `pending` until it is ready, so a `Pending` here
             // loses nothing.
-            let (batch, exhausted) = ready!(Pin::new(oldest).poll(cx));
+            let batch = ready!(Pin::new(oldest).poll(cx));
             self.pending.pop_front();
-            if exhausted {
+            if batch.exhausted {
                 // Dropping the lane queues the close behind the batches asked for;
                 // those that have not run yet are skipped when dropped here.
                 self.lane = None;
@@ -235,7 +253,9 @@ impl ReadDir {
                 // Keep the pool reading while the caller works through this batch.
                 self.read_ahead();
             }
-            self.buffered.extend(batch);
+            // `buffered` is empty here, so no entry still points into the old names.
+            self.buffered.extend(batch.entries);
+            self.names = batch.names;
         }
     }
 }
@@ -279,21 +299,38 @@ impl futures_core::FusedStream for ReadDir {
 
 /// One pool trip: up to [`READ_DIR_BATCH`] entries.
 fn read_batch(stream: &mut std::fs::ReadDir) -> Batch {
-    let mut batch = Vec::with_capacity(READ_DIR_BATCH);
+    let mut entries = Vec::with_capacity(READ_DIR_BATCH);
+    let mut names = Vec::with_capacity(READ_DIR_BATCH * 16);
     for _ in 0..READ_DIR_BATCH {
         match stream.next() {
-            Some(Ok(entry)) => batch.push(Ok(RawEntry {
-                name: entry.file_name(),
+            Some(Ok(entry)) => entries.push(Ok(RawEntry {
+                name: {
+                    let start = names.len();
+                    // std lends no borrowed name; this copy is freed right here, on
+                    // the same thread, so it recycles through the thread's cache.
+                    names.extend_from_slice(entry.file_name().as_bytes());
+                    (start, names.len())
+                },
                 ino: entry.ino(),
                 // On Linux std answers this from `d_type` when the file system filled
                 // it in, and falls back to `lstat` (fine: we are on a pool thread).
                 file_type: entry.file_type().ok(),
             })),
-            Some(Err(err)) => batch.push(Err(err)),
-            None => return (batch, true),
+            Some(Err(err)) => entries.push(Err(err)),
+            None => {
+                return Batch {
+                    entries,
+                    names,
+                    exhausted: true,
+                }
+            }
         }
     }
-    (batch, false)
+    Batch {
+        entries,
+        names,
+        exhausted: false,
+    }
 }
 
 impl fmt::Debug for ReadDir {
