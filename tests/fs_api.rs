@@ -322,6 +322,47 @@ fn pool_functions_agree_with_std() {
 }
 
 #[test]
+fn read_returns_whole_files_of_every_size_like_std() {
+    // `fs::read` reads up to 8 KiB before it asks for the size: files just under, at
+    // and over that, empty ones, large ones, and ones whose size `stat` does not
+    // know (procfs says 0) must all come back whole, as std's `read` gives them.
+    let (_guard, d) = tempdir();
+    let mut paths = Vec::new();
+    for size in [0, 1, 4096, 8191, 8192, 8193, 16384, 100_000] {
+        let path = d.join(format!("size-{size}"));
+        let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, bytes).unwrap();
+        paths.push(path);
+    }
+    // A two-byte character across the 8 KiB mark, for `read_to_string`.
+    let straddle = d.join("straddle");
+    let mut text = "a".repeat(8191);
+    text.push('\u{e9}');
+    text.push_str("tail");
+    std::fs::write(&straddle, &text).unwrap();
+    paths.push(straddle);
+    block_on(async {
+        for path in &paths {
+            let ours = aopen::fs::read(path).await.unwrap();
+            let std = std::fs::read(path).unwrap();
+            assert_eq!(ours.len(), std.len(), "{path:?}");
+            assert!(ours == std, "{path:?}: contents differ");
+            assert_eq!(
+                aopen::fs::read_to_string(path).await.ok(),
+                std::fs::read_to_string(path).ok(),
+                "{path:?}"
+            );
+        }
+        // procfs reports size 0 for files that are not empty; each read makes the
+        // text anew, so compare shape, not bytes: whole lines, more than 8 KiB.
+        let maps = "/proc/self/smaps";
+        let ours = aopen::fs::read(maps).await.unwrap();
+        assert!(ours.len() > 8192, "{maps}: {} bytes", ours.len());
+        assert!(ours.ends_with(b"\n"), "{maps}: cut short");
+    });
+}
+
+#[test]
 fn free_functions_are_wired_to_the_global_pool() {
     use aopen::fs;
     let (_guard, d) = tempdir();
