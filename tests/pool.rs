@@ -448,13 +448,20 @@ fn the_pool_grows_past_one_thread_per_core_while_its_threads_sleep() {
     }
     let named = threads_named(NAME);
     assert!(named <= max, "{named} threads for max_threads {max}");
-    // The watcher is a pool thread like the others: shutdown waits for it too.
+    // The watcher is a pool thread like the others: shutdown waits for it too (its
+    // bookkeeping; the OS thread ends a moment later).
     pool.shutdown(DEADLINE).unwrap();
-    assert_eq!(threads_named(NAME), 0);
-    assert_eq!(
-        threads_named(&format!("{NAME}-watch")),
-        0,
-        "the watcher outlived shutdown"
+    let watcher = format!("{NAME}-watch");
+    wait_for(
+        "the workers and the watcher to exit",
+        || threads_named(NAME) == 0 && threads_named(&watcher) == 0,
+        || {
+            format!(
+                "{} workers, {} watchers",
+                threads_named(NAME),
+                threads_named(&watcher)
+            )
+        },
     );
 }
 
@@ -494,6 +501,45 @@ fn jobs_that_keep_a_core_busy_get_one_thread_per_core() {
         "{most} computing jobs ran at once; one thread per core would be {eager}"
     );
     assert!(pool.stats().threads_alive <= eager, "{:?}", pool.stats());
+}
+
+#[test]
+fn a_job_queued_behind_long_computations_gets_a_thread() {
+    // Every eager thread computes, and only the job queued behind them can tell
+    // them to stop. More threads than cores would not make the computations faster,
+    // but once they have run for a while (LONG_JOB, 50 ms) the queued job must get
+    // a thread of its own instead of waiting for them to end.
+    const GIVE_UP: Duration = Duration::from_secs(5);
+    let max = 8;
+    let eager = eager_threads(max);
+    let pool = Pool::builder().max_threads(max).build().unwrap();
+    let released = Arc::new(AtomicBool::new(false));
+    let spinners: Vec<_> = (0..eager)
+        .map(|_| {
+            let released = released.clone();
+            pool.unblock(move || {
+                let start = Instant::now();
+                while !released.load(Ordering::SeqCst) {
+                    if start.elapsed() > GIVE_UP {
+                        return false;
+                    }
+                    std::hint::spin_loop();
+                }
+                true
+            })
+        })
+        .collect();
+    let release = {
+        let released = released.clone();
+        pool.unblock(move || released.store(true, Ordering::SeqCst))
+    };
+    block_on_bounded(&pool, release);
+    for spinner in spinners {
+        assert!(
+            block_on_bounded(&pool, spinner),
+            "the queued job ran only after the computations gave up"
+        );
+    }
 }
 
 #[test]

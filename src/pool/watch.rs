@@ -20,7 +20,10 @@
 //!   as at the last tick and is asleep in the kernel (state `S` or `D` in
 //!   `/proc/self/task/<tid>/stat`) counts as blocked. For each blocked thread it starts
 //!   up to two threads (no more than jobs wait, and never past `max_threads`). A thread that runs, or was only preempted (state `R`), counts
-//!   as busy, not blocked: that is exactly the case where another thread cannot help.
+//!   as busy, not blocked: that is exactly the case where another thread cannot help
+//!   — unless it has been on the same job for [`LONG_JOB`]: then the jobs queued
+//!   behind it would wait for its whole run, so it counts as stuck too, and the cores
+//!   are shared instead.
 //!   If *every* thread is blocked, the work is waiting rather than computing, and
 //!   the watcher starts a thread for each waiting job at once (up to `max_threads`),
 //!   so a pool facing a slow mount grows in one step instead of doubling per tick.
@@ -68,6 +71,14 @@ pub(super) const MIN_TICK: Duration = Duration::from_micros(200);
 /// notices it, once the pool has been busy for a while with nothing blocked.
 #[cfg_attr(loom, allow(dead_code))]
 pub(super) const MAX_TICK: Duration = Duration::from_millis(2);
+
+/// A job that keeps its thread computing this long gets company: jobs queued
+/// behind it start on a new thread and share the cores, instead of waiting for it.
+/// Much longer than a scheduler time slice, so a cheap job that was only preempted
+/// never counts; short enough that a small job queued behind a long hash waits
+/// tens of milliseconds, not the hash's whole run.
+#[cfg_attr(loom, allow(dead_code))]
+pub(super) const LONG_JOB: Duration = Duration::from_millis(50);
 
 /// What the watcher can see of one pool thread: its kernel thread id, and how many
 /// jobs it started and finished (odd while it runs one).
@@ -148,8 +159,7 @@ impl Inner {
     }
 
     fn watcher_main(this: Arc<Self>, epoch: u64) {
-        // Each thread's step count at the last tick, by thread number.
-        let mut last_seen: Vec<(usize, usize)> = Vec::new();
+        let mut last_seen: Vec<Seen> = Vec::new();
         let mut tick = MIN_TICK;
         let mut idle_deadline = Instant::now() + this.config.idle_timeout;
         let mut sleep = lock(&this.sleep);
@@ -173,7 +183,8 @@ impl Inner {
                 break;
             }
             drop(sleep);
-            let (blocked, watched) = this.count_blocked(&mut last_seen);
+            let census = this.census(&mut last_seen);
+            let blocked = census.asleep + census.long;
             sleep = lock(&this.sleep);
             idle_deadline = Instant::now() + this.config.idle_timeout;
             let queued = this.queued.load(Ordering::SeqCst);
@@ -191,8 +202,8 @@ impl Inner {
             let room = this.config.max_threads.saturating_sub(sleep.alive);
             // Every thread asleep: the work is waiting, not computing, so start a
             // thread for each waiting job at once (one burst instead of a ramp over
-            // many ticks). Otherwise two per blocked thread.
-            let wanted = if blocked == watched {
+            // many ticks). Otherwise two per stuck thread.
+            let wanted = if census.asleep == census.threads {
                 queued
             } else {
                 2 * blocked
@@ -224,29 +235,63 @@ impl Inner {
         }
     }
 
-    /// Pool threads on the same job as at the last call and asleep in the kernel, and
-    /// how many threads there are. Updates `last_seen` to this call's step counts.
-    fn count_blocked(&self, last_seen: &mut Vec<(usize, usize)>) -> (usize, usize) {
+    /// Looks at every pool thread: which are stuck on one job since the last call,
+    /// asleep in the kernel or computing for longer than [`LONG_JOB`]. Updates
+    /// `last_seen` to what this call saw.
+    fn census(&self, last_seen: &mut Vec<Seen>) -> Census {
         let threads: Vec<(usize, DynArc<Progress>)> = lock(&self.stealers)
             .iter()
             .map(|(id, _, progress)| (*id, progress.clone()))
             .collect();
-        let watched = threads.len();
-        let mut blocked = 0;
-        let mut seen = Vec::with_capacity(watched);
+        let now = Instant::now();
+        let mut census = Census {
+            threads: threads.len(),
+            asleep: 0,
+            long: 0,
+        };
+        let mut seen = Vec::with_capacity(threads.len());
         for (id, progress) in threads {
             let steps = progress.steps.load(Ordering::Relaxed);
             let tid = progress.tid.load(Ordering::Relaxed);
             let busy = steps % 2 == 1;
-            let same_job = last_seen
+            let since = last_seen
                 .iter()
-                .any(|&(other, was)| other == id && was == steps);
-            if busy && same_job && tid != 0 && asleep_in_kernel(tid) {
-                blocked += 1;
+                .find(|seen| seen.id == id && seen.steps == steps)
+                .map(|seen| seen.since);
+            if let (true, Some(since)) = (busy, since) {
+                if tid == 0 || asleep_in_kernel(tid) {
+                    census.asleep += 1;
+                } else if now.duration_since(since) >= LONG_JOB {
+                    census.long += 1;
+                }
             }
-            seen.push((id, steps));
+            seen.push(Seen {
+                id,
+                steps,
+                since: since.unwrap_or(now),
+            });
         }
         *last_seen = seen;
-        (blocked, watched)
+        census
     }
+}
+
+/// What the watcher saw of one thread: its number, its step count, and since when
+/// it has shown that count.
+#[cfg(not(loom))]
+struct Seen {
+    id: usize,
+    steps: usize,
+    since: Instant,
+}
+
+/// One look at the pool's threads ([`Inner::census`]).
+#[cfg(not(loom))]
+struct Census {
+    /// Threads that exist.
+    threads: usize,
+    /// Threads on the same job as at the last look, asleep in the kernel.
+    asleep: usize,
+    /// Threads on the same job for [`LONG_JOB`] or more, computing.
+    long: usize,
 }
