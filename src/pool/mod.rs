@@ -18,7 +18,8 @@
 //!   thread, or starts a new one if none sleeps and fewer than `eager_threads` run
 //!   (one per core, at least 2). Past that, every thread is busy, and more threads
 //!   only help if the busy ones are *asleep in the kernel* (a slow mount) rather than
-//!   computing: the watcher (`watch.rs`) checks that every few hundred microseconds
+//!   computing, or have computed one job for so long that the queue should not wait
+//!   for it: the watcher (`watch.rs`) checks that every few hundred microseconds
 //!   and starts threads, up to `max_threads`, only then.
 //! - **No thundering herd.** A woken or new thread counts as searching from the moment
 //!   it is chosen, so a burst of pushes wakes one thread, not one per push. When a
