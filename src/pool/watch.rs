@@ -46,6 +46,9 @@
 //!   watcher starts the last ones.
 //! - If the OS refuses the watcher thread, the pool starts a worker instead, as a
 //!   pool without a watcher would.
+//! - Each look at a thread's state opens its `/proc` file for a moment: one
+//!   descriptor outside the budget, well inside the headroom the default budget
+//!   leaves under `RLIMIT_NOFILE`.
 //!
 //! Under loom the pool starts every thread eagerly (`eager_threads == max_threads`),
 //! so the watcher never runs in a model: its decisions depend on timing and on
