@@ -543,6 +543,103 @@ fn a_job_queued_behind_long_computations_gets_a_thread() {
 }
 
 #[test]
+fn a_dropped_pool_still_grows_to_finish_its_queue() {
+    // Jobs that can only finish together, queued on a pool whose last handle is
+    // dropped at once: the queue must still be run, so the pool must still grow
+    // past one thread per core for it.
+    let max = eager_threads(usize::MAX) + 2;
+    let pool = Pool::builder().max_threads(max).build().unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(max));
+    let tasks: Vec<_> = (0..max)
+        .map(|index| {
+            let barrier = barrier.clone();
+            pool.unblock(move || {
+                barrier.wait();
+                index
+            })
+        })
+        .collect();
+    drop(pool);
+    for (index, task) in tasks.into_iter().enumerate() {
+        let answer = block_on_within(task, || "the dropped pool stranded its queue".to_owned());
+        assert_eq!(answer, index);
+    }
+}
+
+#[test]
+fn long_computations_share_the_cores_without_flooding_them() {
+    // Jobs that each compute for longer than LONG_JOB (50 ms): the pool may add
+    // threads so that queued jobs do not wait for whole runs, but no more than two
+    // per core compute at once. (Counting a long job again at every tick grew the
+    // pool to its cap within tens of milliseconds.)
+    const JOBS: usize = 10;
+    let max = 32;
+    let eager = eager_threads(max);
+    let pool = Pool::builder().max_threads(max).build().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most_running = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let (running, most_running) = (running.clone(), most_running.clone());
+            pool.unblock(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most_running.fetch_max(now, Ordering::SeqCst);
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(80) {
+                    std::hint::spin_loop();
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for task in tasks {
+        block_on_bounded(&pool, task);
+    }
+    let most = most_running.load(Ordering::SeqCst);
+    assert!(
+        most <= 2 * eager,
+        "{most} computing jobs ran at once; at most two per core ({}) may",
+        2 * eager
+    );
+}
+
+#[test]
+fn a_sleeping_job_is_answered_with_threads_once() {
+    // One job sleeps for a while; short computations keep every other thread busy.
+    // The sleeper is worth two more threads (they keep the queue moving), and then
+    // nothing more: counting it again at every look would grow the pool to its cap
+    // while the computations gain nothing from more threads.
+    const SHORT_JOBS: usize = 300;
+    let max = 32;
+    let eager = eager_threads(max);
+    let pool = Pool::builder().max_threads(max).build().unwrap();
+    let most_alive = Arc::new(AtomicUsize::new(0));
+    let sleeper = pool.unblock(|| thread::sleep(Duration::from_millis(400)));
+    let tasks: Vec<_> = (0..SHORT_JOBS)
+        .map(|_| {
+            let (pool, most_alive) = (pool.clone(), most_alive.clone());
+            pool.clone().unblock(move || {
+                most_alive.fetch_max(pool.stats().threads_alive, Ordering::SeqCst);
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(2) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        block_on_bounded(&pool, task);
+    }
+    block_on_bounded(&pool, sleeper);
+    let most = most_alive.load(Ordering::SeqCst);
+    assert!(
+        most <= eager + 2,
+        "{most} threads for one sleeper and short computations; {} expected at most",
+        eager + 2
+    );
+}
+
+#[test]
 fn idle_threads_retire_after_idle_timeout() {
     const NAME: &str = "aopen-t-idle";
     let pool = Pool::builder()

@@ -143,9 +143,9 @@ impl PoolBuilder {
     ///
     /// The pool starts one thread per core (at least 2) as soon as work waits; it
     /// grows past that, up to this cap, only while its threads are asleep in the
-    /// kernel (a slow mount, a job waiting on another) or have computed one job for
-    /// 50 ms, because on short jobs that keep a core busy more threads only take
-    /// turns. While it grows, one extra *watcher*
+    /// kernel (a slow mount, a job waiting on another) or, up to two per core, have
+    /// computed one job for 50 ms, because on short jobs that keep a core busy more
+    /// threads only take turns. While it grows, one extra *watcher*
     /// thread (named `<thread_name>-watch`) decides how far; it is not a worker, and
     /// exits once the cap is reached or the pool has been idle for `idle_timeout`.
     ///

@@ -235,8 +235,9 @@ struct Sleep {
     next_id: usize,
     /// A watcher thread exists (see `watch.rs`).
     watcher_running: bool,
-    /// Every thread was busy when work was pushed, and the queue has not drained
-    /// since: the watcher ticks while this is set.
+    /// Every thread was busy when work was pushed, and the watcher has not seen the
+    /// queue empty (or the pool full) since: it ticks while this is set. Only the
+    /// watcher clears it, always under this lock, and on its way out.
     #[cfg_attr(loom, allow(dead_code))]
     watch_demand: bool,
 }
