@@ -734,7 +734,7 @@ impl Inner {
             return;
         }
         if sleep.alive < this.eager_threads {
-            Inner::start_worker(this, sleep);
+            Inner::start_workers(this, sleep, 1);
             return;
         }
         // Every thread is busy. The first to finish its job will search and find
@@ -753,15 +753,18 @@ impl Inner {
         }
     }
 
-    /// Counts a new thread under the sleep lock, then starts it without the lock.
-    fn start_worker(this: &Arc<Self>, mut sleep: MutexGuard<'_, Sleep>) {
-        sleep.alive += 1;
-        let id = sleep.next_id;
-        sleep.next_id += 1;
+    /// Counts `count` new threads (alive, and searching from now on) under the sleep
+    /// lock, then starts them without it.
+    fn start_workers(this: &Arc<Self>, mut sleep: MutexGuard<'_, Sleep>, count: usize) {
+        let first_id = sleep.next_id;
+        sleep.next_id += count;
+        sleep.alive += count;
         let epoch = sleep.retire_epoch;
-        this.searching.fetch_add(1, Ordering::SeqCst);
+        this.searching.fetch_add(count, Ordering::SeqCst);
         drop(sleep);
-        Inner::start_thread(this, id, epoch);
+        for id in first_id..first_id + count {
+            Inner::start_thread(this, id, epoch);
+        }
     }
 
     fn start_thread(this: &Arc<Self>, id: usize, epoch: u64) {

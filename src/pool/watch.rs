@@ -173,7 +173,7 @@ impl Inner {
             sleep.watcher_running = false;
             sleep.watch_demand = false;
             if sleep.alive < this.config.max_threads {
-                Inner::start_worker(this, sleep);
+                Inner::start_workers(this, sleep, 1);
             }
             this.notify_quiet();
         }
@@ -227,18 +227,7 @@ impl Inner {
             for seen in last_seen.iter_mut() {
                 seen.answered |= seen.stuck;
             }
-            let mut started = Vec::with_capacity(start);
-            for _ in 0..start {
-                sleep.alive += 1;
-                started.push(sleep.next_id);
-                sleep.next_id += 1;
-                this.searching.fetch_add(1, Ordering::SeqCst);
-            }
-            let worker_epoch = sleep.retire_epoch;
-            drop(sleep);
-            for id in started {
-                Inner::start_thread(&this, id, worker_epoch);
-            }
+            Inner::start_workers(&this, sleep, start);
             sleep = lock(&this.sleep);
             if sleep.alive >= this.config.max_threads {
                 // Nothing left to decide. Demand cannot rise again before a thread
@@ -257,9 +246,13 @@ impl Inner {
     /// and not yet answered with new threads, asleep or computing for longer than
     /// [`LONG_JOB`]. Updates `last_seen` to what this look saw.
     fn census(&self, last_seen: &mut Vec<Seen>) -> Census {
-        let threads: Vec<(usize, DynArc<Progress>)> = lock(&self.stealers)
+        // A snapshot under the lock; the `/proc` reads below happen without it.
+        let threads: Vec<(usize, usize, usize)> = lock(&self.stealers)
             .iter()
-            .map(|(id, _, progress)| (*id, progress.clone()))
+            .map(|(id, _, progress)| {
+                let steps = progress.steps.load(Ordering::Relaxed);
+                (*id, steps, progress.tid.load(Ordering::Relaxed))
+            })
             .collect();
         let now = Instant::now();
         let mut census = Census {
@@ -270,9 +263,7 @@ impl Inner {
             asleep_stuck: 0,
         };
         let mut seen = Vec::with_capacity(threads.len());
-        for (id, progress) in threads {
-            let steps = progress.steps.load(Ordering::Relaxed);
-            let tid = progress.tid.load(Ordering::Relaxed);
+        for (id, steps, tid) in threads {
             let busy = steps % 2 == 1;
             let before = last_seen
                 .iter()
