@@ -365,18 +365,12 @@ fn threads_never_exceed_max_threads() {
         .unwrap();
     let gate = Gate::default();
     let _guard = gate.open_on_drop();
-    let running = Arc::new(AtomicUsize::new(0));
-    let most_running = Arc::new(AtomicUsize::new(0));
+    let concurrency = Concurrency::default();
     let tasks: Vec<BlockingTask<usize>> = (0..JOBS)
         .map(|index| {
-            let gate = gate.clone();
-            let running = Arc::clone(&running);
-            let most_running = Arc::clone(&most_running);
+            let (gate, concurrency) = (gate.clone(), concurrency.clone());
             pool.unblock(move || {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most_running.fetch_max(now, Ordering::SeqCst);
-                gate.wait();
-                running.fetch_sub(1, Ordering::SeqCst);
+                concurrency.run(|| gate.wait());
                 index
             })
         })
@@ -407,9 +401,42 @@ fn threads_never_exceed_max_threads() {
         .map(|task| block_on_bounded(&pool, task))
         .collect();
     assert_eq!(results, (0..JOBS).collect::<Vec<_>>());
-    assert!(most_running.load(Ordering::SeqCst) <= MAX);
+    assert!(concurrency.most() <= MAX);
     assert!(pool.stats().threads_alive <= MAX, "{:?}", pool.stats());
     assert!(threads_named(NAME) <= MAX);
+}
+
+/// Keeps this thread computing for `time`: spinning on the clock, no system call
+/// that sleeps (state `R` throughout). Returns how many rounds it spun.
+fn compute_for(time: Duration) -> u64 {
+    let start = Instant::now();
+    let mut spins = 0u64;
+    while start.elapsed() < time {
+        spins = std::hint::black_box(spins + 1);
+    }
+    spins
+}
+
+/// Counts the jobs that run at once, and the most that ever did.
+#[derive(Clone, Default)]
+struct Concurrency {
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl Concurrency {
+    /// Runs `job`, counted as running meanwhile.
+    fn run<T>(&self, job: impl FnOnce() -> T) -> T {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let output = job();
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        output
+    }
+
+    fn most(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
 }
 
 /// Threads the pool starts as soon as work waits: one per core, at least 2, at most
@@ -473,29 +500,17 @@ fn jobs_that_keep_a_core_busy_get_one_thread_per_core() {
     let max = 16;
     let eager = eager_threads(max);
     let pool = Pool::builder().max_threads(max).build().unwrap();
-    let running = Arc::new(AtomicUsize::new(0));
-    let most_running = Arc::new(AtomicUsize::new(0));
+    let concurrency = Concurrency::default();
     let tasks: Vec<_> = (0..JOBS)
         .map(|_| {
-            let (running, most_running) = (running.clone(), most_running.clone());
-            pool.unblock(move || {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most_running.fetch_max(now, Ordering::SeqCst);
-                // Spin on the clock: no system call that sleeps.
-                let start = Instant::now();
-                let mut spins = 0u64;
-                while start.elapsed() < Duration::from_millis(25) {
-                    spins = std::hint::black_box(spins + 1);
-                }
-                running.fetch_sub(1, Ordering::SeqCst);
-                spins
-            })
+            let concurrency = concurrency.clone();
+            pool.unblock(move || concurrency.run(|| compute_for(Duration::from_millis(25))))
         })
         .collect();
     for task in tasks {
         assert!(block_on_bounded(&pool, task) > 0);
     }
-    let most = most_running.load(Ordering::SeqCst);
+    let most = concurrency.most();
     assert!(
         most <= eager,
         "{most} computing jobs ran at once; one thread per core would be {eager}"
@@ -576,26 +591,17 @@ fn long_computations_share_the_cores_without_flooding_them() {
     let max = 32;
     let eager = eager_threads(max);
     let pool = Pool::builder().max_threads(max).build().unwrap();
-    let running = Arc::new(AtomicUsize::new(0));
-    let most_running = Arc::new(AtomicUsize::new(0));
+    let concurrency = Concurrency::default();
     let tasks: Vec<_> = (0..JOBS)
         .map(|_| {
-            let (running, most_running) = (running.clone(), most_running.clone());
-            pool.unblock(move || {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most_running.fetch_max(now, Ordering::SeqCst);
-                let start = Instant::now();
-                while start.elapsed() < Duration::from_millis(80) {
-                    std::hint::spin_loop();
-                }
-                running.fetch_sub(1, Ordering::SeqCst);
-            })
+            let concurrency = concurrency.clone();
+            pool.unblock(move || concurrency.run(|| compute_for(Duration::from_millis(80))))
         })
         .collect();
     for task in tasks {
         block_on_bounded(&pool, task);
     }
-    let most = most_running.load(Ordering::SeqCst);
+    let most = concurrency.most();
     assert!(
         most <= 2 * eager,
         "{most} computing jobs ran at once; at most two per core ({}) may",
@@ -620,10 +626,7 @@ fn a_sleeping_job_is_answered_with_threads_once() {
             let (pool, most_alive) = (pool.clone(), most_alive.clone());
             pool.clone().unblock(move || {
                 most_alive.fetch_max(pool.stats().threads_alive, Ordering::SeqCst);
-                let start = Instant::now();
-                while start.elapsed() < Duration::from_millis(2) {
-                    std::hint::spin_loop();
-                }
+                compute_for(Duration::from_millis(2));
             })
         })
         .collect();
