@@ -154,8 +154,19 @@ impl Workload {
         use Lib::*;
         match self {
             Workload::Noop1 | Workload::Noop64 => &[Aopen, AopenLocal, Blocking, TokioMt, TokioCt],
-            Workload::Stat64 | Workload::OpenClose | Workload::Read4k | Workload::ReadFile4k => &[
+            Workload::Stat64 => &[
                 Aopen, AopenLocal, Std, Std2t, Blocking, AsyncFs, TokioMt, TokioCt,
+            ],
+            Workload::OpenClose | Workload::Read4k | Workload::ReadFile4k => &[
+                Aopen,
+                AopenLocal,
+                AopenUnblock,
+                Std,
+                Std2t,
+                Blocking,
+                AsyncFs,
+                TokioMt,
+                TokioCt,
             ],
             Workload::SlowOpen => &[
                 Aopen,
@@ -192,6 +203,10 @@ enum Lib {
     /// `aopen` on a global pool built with `max_threads(256)`: what a user facing a
     /// slow mount sets (slow-open only).
     AopenRaised,
+    /// `aopen::unblock` of the same closure as the `blocking` column: the pool's
+    /// hand-off without the `File` API's one trip per call (read-4k, read-file-4k,
+    /// open-close).
+    AopenUnblock,
     Std,
     Std2t,
     /// stat-batch only: `std` on two threads that keep their `Metadata` and join
@@ -205,10 +220,11 @@ enum Lib {
 }
 
 impl Lib {
-    const ALL: [Lib; 10] = [
+    const ALL: [Lib; 11] = [
         Lib::Aopen,
         Lib::AopenLocal,
         Lib::AopenRaised,
+        Lib::AopenUnblock,
         Lib::Std,
         Lib::Std2t,
         Lib::Std2tKeep,
@@ -223,6 +239,7 @@ impl Lib {
             Lib::Aopen => "aopen",
             Lib::AopenLocal => "aopen-local",
             Lib::AopenRaised => "aopen-256t",
+            Lib::AopenUnblock => "aopen-unblock",
             Lib::Std => "std",
             Lib::Std2t => "std-2t",
             Lib::Std2tKeep => "std-2t-keep",
@@ -570,7 +587,7 @@ where
     Fut: Future<Output = io::Result<u64>> + Send + 'static,
 {
     match lib {
-        Lib::Aopen => {
+        Lib::Aopen | Lib::AopenUnblock => {
             // Built from the defaults (no env overrides) before the clock starts;
             // its threads start on demand, inside the timed section.
             aopen::Pool::global();
@@ -793,7 +810,7 @@ fn run_workload(
                     results.into_iter().map(|result| result.map(|_| 1)).sum()
                 }),
                 (Workload::StatBatch, _) => Err(unsupported(w, lib)),
-                (_, Std2tKeep) => Err(unsupported(w, lib)),
+                (_, Std2tKeep | AopenUnblock) => Err(unsupported(w, lib)),
                 (_, Aopen | AopenLocal | AopenRaised) => drive(sampler, lib, n, k, move |i| {
                     let stat = aopen::fs::metadata(&paths[i]);
                     async move { stat.await.map(|_| 1) }
@@ -835,6 +852,10 @@ fn run_workload(
                     let path = paths[i].clone();
                     blocking::unblock(move || std_open_close(&path))
                 }),
+                AopenUnblock => drive(sampler, lib, n, k, move |i| {
+                    let path = paths[i].clone();
+                    aopen::unblock(move || std_open_close(&path))
+                }),
                 AsyncFs => drive(sampler, lib, n, k, move |i| {
                     let path = paths[i].clone();
                     async move {
@@ -873,6 +894,10 @@ fn run_workload(
                 Blocking => drive(sampler, lib, n, k, move |i| {
                     let path = paths[i].clone();
                     blocking::unblock(move || std_read(&path, i))
+                }),
+                AopenUnblock => drive(sampler, lib, n, k, move |i| {
+                    let path = paths[i].clone();
+                    aopen::unblock(move || std_read(&path, i))
                 }),
                 AsyncFs => drive(sampler, lib, n, k, move |i| {
                     let path = paths[i].clone();
@@ -913,6 +938,10 @@ fn run_workload(
                 Blocking => drive(sampler, lib, n, k, move |i| {
                     let path = paths[i].clone();
                     blocking::unblock(move || std_read_file(&path, i))
+                }),
+                AopenUnblock => drive(sampler, lib, n, k, move |i| {
+                    let path = paths[i].clone();
+                    aopen::unblock(move || std_read_file(&path, i))
                 }),
                 AsyncFs => drive(sampler, lib, n, k, move |i| {
                     let path = paths[i].clone();
@@ -970,7 +999,7 @@ fn run_workload(
                         Ok(count)
                     }
                 }),
-                Std2t | Std2tKeep => Err(unsupported(w, lib)),
+                Std2t | Std2tKeep | AopenUnblock => Err(unsupported(w, lib)),
             }
         }
         Workload::Heartbeat => Err(io::Error::other("heartbeat runs in run_heartbeat")),
