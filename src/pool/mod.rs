@@ -78,15 +78,20 @@ use crate::sync::{
 /// (several microseconds); when a caller keeps jobs coming back to back (64 stats
 /// in flight), the next job usually arrives within these rounds. Measured on the
 /// 2-core bench machine, `stat` with 64 in flight: 4 rounds 0.23–0.35 s, 64 rounds
-/// 0.16–0.20 s per 100,000 (`benches/compare.rs`). Under loom one round: extra rounds
-/// only repeat the same loads, and each yield multiplies the interleavings.
+/// 0.16–0.20 s per 100,000 (`benches/compare.rs`). Busy-waiting (`spin_loop`) in
+/// the first rounds instead of yielding was slower: with 64 stats in flight, medians
+/// of 9 interleaved runs went from 168 ms to 216–237 ms, and open+close from 275 ms
+/// to 333–368 ms; a yield lets the caller's thread, which may share the core, submit
+/// the next job. Under loom one round: extra rounds only repeat the same loads, and
+/// each yield multiplies the interleavings.
 const SEARCH_ROUNDS_BEFORE_SLEEP: usize = if cfg!(loom) { 1 } else { 64 };
 
 /// Rounds for a searching thread beyond the spinning allowance: one look, then sleep.
 const SEARCH_ROUNDS_WHEN_CROWDED: usize = 1;
 
 /// Searching threads per core that may spin before sleeping; more would only take
-/// turns on the same cores.
+/// turns on the same cores. Fewer were slower: one spinner in all on 2 cores took
+/// open+close with 64 in flight from 273 to 321 ms (medians of 9 interleaved runs).
 const MAX_SPINNING_PER_CORE: usize = 1;
 
 /// A pool of threads for blocking calls, with a descriptor budget.
