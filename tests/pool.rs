@@ -493,6 +493,44 @@ fn the_pool_grows_past_one_thread_per_core_while_its_threads_sleep() {
 }
 
 #[test]
+fn sleeping_jobs_shorter_than_the_watchers_longest_tick_still_grow_the_pool() {
+    // Short computations first: while they keep every thread busy the watcher looks
+    // and finds nothing to do, so it looks less and less often (up to every 2 ms).
+    // Then jobs that each sleep 1 ms: at that pace no look sees a thread on the same
+    // job as the look before, yet every thread spends its time asleep. The watcher
+    // must look again soon after it sees a thread asleep on a new job, or the pool
+    // stays at one thread per core: 300 sleeps of 1 ms on 2 threads (seen in the
+    // bench, where one slow-open repetition in a few dozen took a second instead of
+    // 40 ms).
+    const COMPUTATIONS: usize = 400;
+    const SLEEPS: usize = 300;
+    let max = 32;
+    let eager = eager_threads(max);
+    let pool = Pool::builder().max_threads(max).build().unwrap();
+    let sleeping = Concurrency::default();
+    let mut tasks: Vec<_> = (0..COMPUTATIONS)
+        .map(|_| {
+            pool.unblock(|| {
+                compute_for(Duration::from_micros(50));
+            })
+        })
+        .collect();
+    tasks.extend((0..SLEEPS).map(|_| {
+        let sleeping = sleeping.clone();
+        pool.unblock(move || sleeping.run(|| thread::sleep(Duration::from_millis(1))))
+    }));
+    for task in tasks {
+        block_on_bounded(&pool, task);
+    }
+    let most = sleeping.most();
+    assert!(
+        most > 2 * eager,
+        "at most {most} of the 1 ms sleeps ran at once ({eager} threads start eagerly, \
+         max_threads {max})"
+    );
+}
+
+#[test]
 fn jobs_that_keep_a_core_busy_get_one_thread_per_core() {
     // Jobs that compute (state R, never asleep in the kernel) gain nothing from more
     // threads than cores, so the pool does not start more even though jobs wait.
