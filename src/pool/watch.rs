@@ -17,12 +17,14 @@
 //! - While every thread is busy and jobs wait, [`Inner::notify_work`] raises the
 //!   watcher's *demand* (starting the watcher if none runs) instead of a thread.
 //! - Each tick the watcher looks at every pool thread, and counts as *stuck* one that
-//!   is on the same job as at its last look and either
 //!   - is not running (any state but `R` in `/proc/self/task/<tid>/stat`: asleep on
 //!     I/O, on a slow `open`, or on a lock or channel, where it may be waiting for a
-//!     job still in the queue), or
-//!   - has computed that one job for [`LONG_JOB`], so the jobs queued behind it
-//!     would otherwise wait for its whole run.
+//!     job still in the queue), and either is on the same job as at the last look or
+//!     was asleep in a job at that look too (jobs shorter than a tick, such as NFS
+//!     `stat`s the server answers in 0.1 ms, are never seen twice, but their thread
+//!     is asleep at look after look), or
+//!   - has computed one job for [`LONG_JOB`], so the jobs queued behind it would
+//!     otherwise wait for its whole run.
 //!
 //!   A thread that runs a short job, or was only preempted (state `R`), is busy, not
 //!   stuck: that is exactly the case where another thread cannot help.
@@ -34,7 +36,11 @@
 //!   tick. Never more than jobs wait, never past `max_threads`.
 //! - A stuck thread is counted once per job: the threads started on its account are
 //!   its answer, and it counts again only on its next job. (Counting it at every tick
-//!   made 300 jobs of 200 ms of CPU grow the pool to 64 threads within 80 ms.)
+//!   made 300 jobs of 200 ms of CPU grow the pool to 64 threads within 80 ms.) A
+//!   thread asleep in short jobs is on a new job at every look, so it counts at every
+//!   look while jobs wait: sleeping jobs are what more threads are for. One asleep
+//!   sample alone never counts, so a cached `stat` that sleeps on a lock now and then
+//!   does not grow the pool.
 //! - Ticks start at [`MIN_TICK`] and double up to [`MAX_TICK`] while nothing is
 //!   started, so a pool busy with cheap jobs pays about 500 wake-ups a second for the
 //!   watcher; starting threads snaps the tick back. A look that sees a thread asleep
@@ -205,6 +211,9 @@ impl Inner {
                 }
                 sleep = super::wait_until(&this.watch, sleep, idle_deadline - now);
                 tick = MIN_TICK;
+                // What the threads did while nobody waited says nothing about the
+                // jobs to come.
+                last_seen.clear();
                 continue;
             }
             // Demand: look again after one tick (a retire wakes us early; pushes
@@ -281,31 +290,37 @@ impl Inner {
         let mut seen = Vec::with_capacity(threads.len());
         for (id, steps, tid) in threads {
             let busy = steps % 2 == 1;
-            let before = last_seen
-                .iter()
-                .find(|seen| seen.id == id && seen.steps == steps);
+            let previous = last_seen.iter().find(|seen| seen.id == id);
+            // The same job as at the last look.
+            let before = previous.filter(|seen| seen.steps == steps);
             let mut entry = Seen {
                 id,
                 steps,
                 since: before.map_or(now, |seen| seen.since),
                 answered: before.is_some_and(|seen| seen.answered),
                 stuck: false,
+                asleep: false,
             };
             if busy {
                 let asleep = tid == 0 || asleep_in_kernel(tid);
+                entry.asleep = asleep;
+                // Asleep in a job at the last look too: whether one long job or many
+                // short ones, this thread spends its jobs waiting.
+                let slept_before = previous.is_some_and(|seen| seen.asleep);
                 if asleep {
                     census.asleep += 1;
-                } else {
-                    census.computing += 1;
-                }
-                if before.is_none() && asleep {
-                    census.asleep_new += 1;
-                }
-                if before.is_some() && !entry.answered {
-                    if asleep {
+                    if before.is_none() && !slept_before {
+                        census.asleep_new += 1;
+                    } else if !entry.answered {
                         entry.stuck = true;
                         census.asleep_stuck += 1;
-                    } else if now.duration_since(entry.since) >= LONG_JOB {
+                    }
+                } else {
+                    census.computing += 1;
+                    if before.is_some()
+                        && !entry.answered
+                        && now.duration_since(entry.since) >= LONG_JOB
+                    {
                         entry.stuck = true;
                         census.long += 1;
                     }
@@ -329,6 +344,8 @@ struct Seen {
     stuck: bool,
     /// Threads were started on account of this job already.
     answered: bool,
+    /// Busy and asleep in the kernel at that look.
+    asleep: bool,
 }
 
 /// One look at the pool's threads ([`Inner::census`]).
@@ -344,8 +361,8 @@ struct Census {
     asleep_stuck: usize,
     /// Running threads on one job for [`LONG_JOB`] and not answered yet.
     long: usize,
-    /// Busy threads asleep on a job this look saw for the first time: whether they
-    /// are stuck, only a second look can tell.
+    /// Busy threads asleep at this look, on a job it saw for the first time, and not
+    /// asleep at the last look: whether they are stuck, only a second look can tell.
     asleep_new: usize,
 }
 
