@@ -497,37 +497,12 @@ fn sleeping_jobs_shorter_than_the_watchers_longest_tick_still_grow_the_pool() {
     // Short computations first: while they keep every thread busy the watcher looks
     // and finds nothing to do, so it looks less and less often (up to every 2 ms).
     // Then jobs that each sleep 1 ms: at that pace no look sees a thread on the same
-    // job as the look before, yet every thread spends its time asleep. The watcher
-    // must look again soon after it sees a thread asleep on a new job, or the pool
-    // stays at one thread per core: 300 sleeps of 1 ms on 2 threads (seen in the
-    // bench, where one slow-open repetition in a few dozen took a second instead of
-    // 40 ms).
-    const COMPUTATIONS: usize = 400;
-    const SLEEPS: usize = 300;
-    let max = 32;
-    let eager = eager_threads(max);
-    let pool = Pool::builder().max_threads(max).build().unwrap();
-    let sleeping = Concurrency::default();
-    let mut tasks: Vec<_> = (0..COMPUTATIONS)
-        .map(|_| {
-            pool.unblock(|| {
-                compute_for(Duration::from_micros(50));
-            })
-        })
-        .collect();
-    tasks.extend((0..SLEEPS).map(|_| {
-        let sleeping = sleeping.clone();
-        pool.unblock(move || sleeping.run(|| thread::sleep(Duration::from_millis(1))))
-    }));
-    for task in tasks {
-        block_on_bounded(&pool, task);
-    }
-    let most = sleeping.most();
-    assert!(
-        most > 2 * eager,
-        "at most {most} of the 1 ms sleeps ran at once ({eager} threads start eagerly, \
-         max_threads {max})"
-    );
+    // job as the look before, yet every thread spends its time asleep. Judged by one
+    // job at a time, the pool stayed at one thread per core: 300 sleeps of 1 ms on 2
+    // threads (seen in the bench, where one slow-open repetition in a few dozen took
+    // a second instead of 40 ms). Two looks in a row that find a thread asleep in a
+    // job count, whatever the jobs.
+    assert_naps_overlap(400, 300, Duration::from_millis(1));
 }
 
 #[test]
@@ -538,24 +513,35 @@ fn jobs_that_each_sleep_a_tenth_of_a_millisecond_grow_the_pool() {
     // like this.) Two looks in a row that find a thread asleep in a job are enough:
     // judged by one job at a time, these 2,000 sleeps ran two at a time (this test
     // took 0.27 s instead of 0.12 s).
-    const SLEEPS: usize = 2000;
+    assert_naps_overlap(0, 2000, Duration::from_micros(100));
+}
+
+/// Queues `computations` jobs that compute for 50 µs, then `naps` jobs that sleep for
+/// `nap`, on a pool of up to 32 threads, and checks that more of the naps ran at once
+/// than twice the threads the pool starts eagerly: the watcher grew the pool.
+fn assert_naps_overlap(computations: usize, naps: usize, nap: Duration) {
     let max = 32;
     let eager = eager_threads(max);
     let pool = Pool::builder().max_threads(max).build().unwrap();
-    let sleeping = Concurrency::default();
-    let tasks: Vec<_> = (0..SLEEPS)
+    let napping = Concurrency::default();
+    let mut tasks: Vec<_> = (0..computations)
         .map(|_| {
-            let sleeping = sleeping.clone();
-            pool.unblock(move || sleeping.run(|| thread::sleep(Duration::from_micros(100))))
+            pool.unblock(|| {
+                compute_for(Duration::from_micros(50));
+            })
         })
         .collect();
+    tasks.extend((0..naps).map(|_| {
+        let napping = napping.clone();
+        pool.unblock(move || napping.run(|| thread::sleep(nap)))
+    }));
     for task in tasks {
         block_on_bounded(&pool, task);
     }
-    let most = sleeping.most();
+    let most = napping.most();
     assert!(
         most > 2 * eager,
-        "at most {most} of the 0.1 ms sleeps ran at once ({eager} threads start eagerly, \
+        "at most {most} of the {nap:?} naps ran at once ({eager} threads start eagerly, \
          max_threads {max})"
     );
 }

@@ -43,12 +43,11 @@
 //!   does not grow the pool.
 //! - Ticks start at [`MIN_TICK`] and double up to [`MAX_TICK`] while nothing is
 //!   started, so a pool busy with cheap jobs pays about 500 wake-ups a second for the
-//!   watcher; starting threads snaps the tick back. A look that sees a thread asleep
-//!   on a job for the first time is followed by one after [`MIN_TICK`], soon enough
-//!   to see it on the same job. (Without that, jobs that sleep about 1 ms were never
-//!   seen twice once the tick had grown to 2 ms, and the pool stayed at one thread
-//!   per core: one bench run of 2,000 slow opens in a few dozen took a second, not
-//!   40 ms.)
+//!   watcher; starting threads snaps the tick back. (That a thread asleep at two
+//!   looks in a row counts even on a new job matters here too: judged by one job at
+//!   a time, jobs that sleep about 1 ms were never seen twice once the tick had grown
+//!   to 2 ms, and the pool stayed at one thread per core: one bench run of 2,000
+//!   slow opens in a few dozen took a second, not 40 ms.)
 //! - With no demand the watcher waits. It exits after `idle_timeout` without demand,
 //!   once the pool has `max_threads` workers, or, when the pool retires its threads
 //!   (last handle dropped, [`Pool::shutdown`]), as soon as the queue is empty: a
@@ -193,9 +192,6 @@ impl Inner {
     fn watcher_main(this: Arc<Self>, epoch: u64) {
         let mut last_seen: Vec<Seen> = Vec::new();
         let mut tick = MIN_TICK;
-        // The next look is a follow-up: [`MIN_TICK`] after one that saw a thread
-        // asleep on a job for the first time, whatever the tick.
-        let mut follow_up = false;
         let mut idle_deadline = Instant::now() + this.config.idle_timeout;
         let mut sleep = lock(&this.sleep);
         loop {
@@ -218,9 +214,7 @@ impl Inner {
             }
             // Demand: look again after one tick (a retire wakes us early; pushes
             // do not, they only raise the demand, which is already up).
-            let was_follow_up = std::mem::take(&mut follow_up);
-            let wait = if was_follow_up { MIN_TICK } else { tick };
-            sleep = super::wait_until(&this.watch, sleep, wait);
+            sleep = super::wait_until(&this.watch, sleep, tick);
             drop(sleep);
             let census = this.census(&mut last_seen);
             sleep = lock(&this.sleep);
@@ -240,11 +234,6 @@ impl Inner {
             };
             if start == 0 {
                 tick = (tick * 2).min(MAX_TICK);
-                // A thread asleep on a job this look saw first: look again soon, or
-                // a job shorter than the tick is never seen twice. Not after a
-                // follow-up, so jobs that sleep less than `MIN_TICK` cost at most
-                // every other look.
-                follow_up = census.asleep_new > 0 && !was_follow_up;
                 continue;
             }
             tick = MIN_TICK;
@@ -285,7 +274,6 @@ impl Inner {
             long: 0,
             computing: 0,
             asleep_stuck: 0,
-            asleep_new: 0,
         };
         let mut seen = Vec::with_capacity(threads.len());
         for (id, steps, tid) in threads {
@@ -309,9 +297,7 @@ impl Inner {
                 let slept_before = previous.is_some_and(|seen| seen.asleep);
                 if asleep {
                     census.asleep += 1;
-                    if before.is_none() && !slept_before {
-                        census.asleep_new += 1;
-                    } else if !entry.answered {
+                    if (before.is_some() || slept_before) && !entry.answered {
                         entry.stuck = true;
                         census.asleep_stuck += 1;
                     }
@@ -361,9 +347,6 @@ struct Census {
     asleep_stuck: usize,
     /// Running threads on one job for [`LONG_JOB`] and not answered yet.
     long: usize,
-    /// Busy threads asleep at this look, on a job it saw for the first time, and not
-    /// asleep at the last look: whether they are stuck, only a second look can tell.
-    asleep_new: usize,
 }
 
 #[cfg(not(loom))]
