@@ -434,6 +434,21 @@ impl Concurrency {
         output
     }
 
+    /// Queues `count` runs of `job` on `pool`, each counted while it runs.
+    fn queue<T: Send + 'static>(
+        &self,
+        pool: &Pool,
+        count: usize,
+        job: impl Fn() -> T + Clone + Send + 'static,
+    ) -> Vec<BlockingTask<T>> {
+        (0..count)
+            .map(|_| {
+                let (concurrency, job) = (self.clone(), job.clone());
+                pool.unblock(move || concurrency.run(job))
+            })
+            .collect()
+    }
+
     fn most(&self) -> usize {
         self.most.load(Ordering::SeqCst)
     }
@@ -531,10 +546,7 @@ fn assert_naps_overlap(computations: usize, naps: usize, nap: Duration) {
             })
         })
         .collect();
-    tasks.extend((0..naps).map(|_| {
-        let napping = napping.clone();
-        pool.unblock(move || napping.run(|| thread::sleep(nap)))
-    }));
+    tasks.extend(napping.queue(&pool, naps, move || thread::sleep(nap)));
     for task in tasks {
         block_on_bounded(&pool, task);
     }
@@ -555,12 +567,7 @@ fn jobs_that_keep_a_core_busy_get_one_thread_per_core() {
     let eager = eager_threads(max);
     let pool = Pool::builder().max_threads(max).build().unwrap();
     let concurrency = Concurrency::default();
-    let tasks: Vec<_> = (0..JOBS)
-        .map(|_| {
-            let concurrency = concurrency.clone();
-            pool.unblock(move || concurrency.run(|| compute_for(Duration::from_millis(25))))
-        })
-        .collect();
+    let tasks = concurrency.queue(&pool, JOBS, || compute_for(Duration::from_millis(25)));
     for task in tasks {
         assert!(block_on_bounded(&pool, task) > 0);
     }
@@ -646,12 +653,7 @@ fn long_computations_share_the_cores_without_flooding_them() {
     let eager = eager_threads(max);
     let pool = Pool::builder().max_threads(max).build().unwrap();
     let concurrency = Concurrency::default();
-    let tasks: Vec<_> = (0..JOBS)
-        .map(|_| {
-            let concurrency = concurrency.clone();
-            pool.unblock(move || concurrency.run(|| compute_for(Duration::from_millis(80))))
-        })
-        .collect();
+    let tasks = concurrency.queue(&pool, JOBS, || compute_for(Duration::from_millis(80)));
     for task in tasks {
         block_on_bounded(&pool, task);
     }
