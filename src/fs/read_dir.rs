@@ -301,6 +301,7 @@ impl futures_core::FusedStream for ReadDir {
 fn read_batch(stream: &mut std::fs::ReadDir) -> Batch {
     let mut entries = Vec::with_capacity(READ_DIR_BATCH);
     let mut names = Vec::with_capacity(READ_DIR_BATCH * 16);
+    let mut exhausted = false;
     for _ in 0..READ_DIR_BATCH {
         match stream.next() {
             Some(Ok(entry)) => entries.push(Ok(RawEntry {
@@ -318,18 +319,15 @@ fn read_batch(stream: &mut std::fs::ReadDir) -> Batch {
             })),
             Some(Err(err)) => entries.push(Err(err)),
             None => {
-                return Batch {
-                    entries,
-                    names,
-                    exhausted: true,
-                }
+                exhausted = true;
+                break;
             }
         }
     }
     Batch {
         entries,
         names,
-        exhausted: false,
+        exhausted,
     }
 }
 

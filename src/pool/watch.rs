@@ -255,9 +255,10 @@ impl Inner {
         }
     }
 
-    /// Looks at every pool thread: which are stuck on one job since the last look
-    /// and not yet answered with new threads, asleep or computing for longer than
-    /// [`LONG_JOB`]. Updates `last_seen` to what this look saw.
+    /// Looks at every pool thread: which are stuck and not yet answered with new
+    /// threads, either asleep in a job now and at the last look (one job or two), or
+    /// computing one job for longer than [`LONG_JOB`]. Updates `last_seen` to what
+    /// this look saw.
     fn census(&self, last_seen: &mut Vec<Seen>) -> Census {
         // A snapshot under the lock; the `/proc` reads below happen without it.
         let threads: Vec<(usize, usize, usize)> = lock(&self.stealers)
@@ -326,7 +327,7 @@ struct Seen {
     /// Its step count (odd while it runs a job), and since when it shows it.
     steps: usize,
     since: Instant,
-    /// Stuck on this job at this look, and not answered yet.
+    /// Stuck at this look (see [`Inner::census`]), and not answered yet.
     stuck: bool,
     /// Threads were started on account of this job already.
     answered: bool,
@@ -343,7 +344,7 @@ struct Census {
     asleep: usize,
     /// Busy threads running.
     computing: usize,
-    /// Asleep threads stuck on one job and not answered yet.
+    /// Asleep threads stuck (asleep at the last look too) and not answered yet.
     asleep_stuck: usize,
     /// Running threads on one job for [`LONG_JOB`] and not answered yet.
     long: usize,
