@@ -24,6 +24,8 @@
 //! [`Budget`]: crate::Budget
 
 mod batch;
+#[cfg(target_os = "linux")]
+pub(crate) mod dir;
 mod error;
 mod file;
 pub(crate) mod lane;
