@@ -88,7 +88,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 #[cfg(not(loom))]
-use super::Inner;
+use super::sched::{wait_until, Inner};
 #[cfg(not(loom))]
 use crate::sync::{lock, thread, Arc};
 use crate::sync::{DynArc, HintUsize, Ordering};
@@ -205,7 +205,7 @@ impl Inner {
                 if retiring || now >= idle_deadline {
                     break;
                 }
-                sleep = super::wait_until(&this.watch, sleep, idle_deadline - now);
+                sleep = wait_until(&this.watch, sleep, idle_deadline - now);
                 tick = MIN_TICK;
                 // What the threads did while nobody waited says nothing about the
                 // jobs to come.
@@ -214,7 +214,7 @@ impl Inner {
             }
             // Demand: look again after one tick (a retire wakes us early; pushes
             // do not, they only raise the demand, which is already up).
-            sleep = super::wait_until(&this.watch, sleep, tick);
+            sleep = wait_until(&this.watch, sleep, tick);
             drop(sleep);
             let census = this.census(&mut last_seen);
             sleep = lock(&this.sleep);
