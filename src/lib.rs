@@ -238,7 +238,7 @@
 //! The rules this crate keeps, and how each is tested and model-checked, are in the
 //! README and in the module docs of [`fs`], [`pool`] and [`budget`].
 #![deny(missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod budget;

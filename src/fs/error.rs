@@ -4,8 +4,14 @@
 //! which path that was; in a tree walk of a million files that is no help. Every
 //! error this module returns for a path-taking call is an [`io::Error`] of the same
 //! [`kind`](io::Error::kind) as the system's, carrying a [`PathError`] that names the
-//! operation and the path, and keeps the original error (with its OS error code) as
-//! its [`source`](std::error::Error::source).
+//! operation and the path, and keeps the original error (with its OS error code),
+//! reachable with [`PathError::os_error`] and [`os_error`].
+//!
+//! An error either displays its cause or returns it from
+//! [`source`](std::error::Error::source), never both (the Rust API guidelines'
+//! C-GOOD-ERR, and what `anyhow`'s chain printer expects): a `PathError`'s message
+//! already says what the system said, so its `source()` is `None`. A report that
+//! prints the whole chain says the OS message once.
 
 use std::error::Error;
 use std::fmt;
@@ -125,11 +131,9 @@ impl fmt::Display for PathError {
     }
 }
 
-impl Error for PathError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.source)
-    }
-}
+/// `source()` is `None`: the message already includes the system's (see the module
+/// docs); [`PathError::os_error`] gives the error itself.
+impl Error for PathError {}
 
 /// Wraps `source` so that its message names `operation` and `path`; the kind stays.
 pub(crate) fn with_path(operation: &'static str, path: &Path, source: io::Error) -> io::Error {
@@ -176,5 +180,33 @@ pub(crate) fn retry_interrupted<T>(mut call: impl FnMut() -> io::Result<T>) -> i
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The report an `anyhow`-style printer makes: each error of the chain, then its
+    /// `source()`, and so on.
+    fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
+        let mut lines = vec![err.to_string()];
+        let mut next = err.source();
+        while let Some(cause) = next {
+            lines.push(cause.to_string());
+            next = cause.source();
+        }
+        lines
+    }
+
+    #[test]
+    fn a_chain_says_the_os_message_once() {
+        let os = io::Error::from_raw_os_error(libc::ENOENT);
+        let os_text = os.to_string();
+        let err = with_path("stat", Path::new("/nowhere/x"), os);
+        let report = chain(&err).join("\nCaused by: ");
+        assert_eq!(report.matches(&os_text).count(), 1, "{report}");
+        assert!(report.contains("stat \"/nowhere/x\""), "{report}");
+        assert_eq!(os_error(&err), Some(libc::ENOENT));
     }
 }
