@@ -66,6 +66,10 @@ pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexG
 /// models need not explore their interleavings.
 pub(crate) use std::sync::atomic::AtomicUsize as HintUsize;
 
+/// std's `OnceLock` in both builds: for process-wide facts computed once (the
+/// `FileType` of each `d_type`, `read_dir.rs`) that no model checks.
+pub(crate) use std::sync::OnceLock;
+
 /// std's `Arc` in both builds: for pointers that are unsized into trait objects
 /// (`Arc<JobCell<F, T>>` into `Arc<dyn Runnable>`) and for plain shared data such
 /// as a file's `Arc<Path>`.

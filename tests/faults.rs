@@ -14,8 +14,9 @@
 //! | `opendir` | `errno=EINTR` (once)      | `read_dir` retries (std's `opendir` path does not) and lists the directory |
 //! | `close`   | `errno=EINTR`             | `File::close` is `Ok` (aopen treats `EINTR` on close as done; the fd is gone) |
 //! | `close`   | `errno=EIO`               | `File::close` errs, `os_error == EIO`, message names `close` and the path; fd gone, permit back |
-//! | `close`   | `errno=EIO` on drop       | error lost (as documented), fd gone; `fs::read` is `Ok` (std ignores close errors) |
-//! | `closedir`| `errno=EIO`               | listing is fine; std's `Dir::drop` panics ("unexpected error during closedir") on the pool thread, aopen catches it; fd gone, permit back |
+//! | `close`   | `errno=EIO` on drop       | error lost (as documented), fd gone |
+//! | `close`   | `errno=EIO` on `target*`  | `fs::write`, `fs::copy` (the target's close), `fs::read`, `fs::read_to_string`, `remove_dir_all` err with `EIO` naming `close` and the path; fds gone, permits back |
+//! | `closedir`| `errno=EIO`               | listing is fine; the stream's close error is lost like a dropped file's (aopen's own `Dir`, no panic: the child aborts on any panic, as under `panic = "abort"`); fd gone, permit back |
 //! | `open`    | `errno=EMFILE`            | `open`/`create`/`fs::read`/`read_dir` err with `os_error == EMFILE`, the path and the descriptor hint; permits back, no fd leaked |
 //! | `write`   | `errno=ENOSPC:nth=5`      | 5th `write` errs (`StorageFull`, `ENOSPC`), writes 1–4 and 6 are `Ok(10)`; file is 50 bytes |
 //! | `open`    | `delay=20ms`, 200 in flight | all succeed on 64 threads in ~80–150 ms (4 s serially); a 2 ms ticker on `LocalExecutor` is at worst ~0.5–10 ms late. Control: 10 such opens with std on the executor thread make it ~200 ms late |
@@ -594,13 +595,25 @@ fn close_eio() {
     );
     run.assert_passed();
     assert_eq!(run.num("close_errno"), libc::EIO as u64);
-    // The directory stream's close also got EIO: std panicked on the pool thread,
-    // the pool caught it, and the scenario went on.
+    // The directory stream's close also got EIO: reported as an error (lost, as for
+    // a dropped file), not as a panic, which under `panic = "abort"` (the child's
+    // panic hook aborts) would have killed the process.
     assert!(
-        run.stderr.contains("unexpected error during closedir"),
-        "{}",
+        !run.stderr.contains("closedir"),
+        "a closedir error panicked\n{}",
         run.context()
     );
+    assert_eq!(run.num("closedir_fired"), 1, "{}", run.context());
+}
+
+/// Makes every panic in this process abort it, as `panic = "abort"` would: a panic
+/// that a `catch_unwind` used to hide now ends the child.
+fn panic_aborts() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
 }
 
 #[test]
@@ -608,6 +621,7 @@ fn child_close_eio() {
     let Some(dir) = child_dir("close_eio") else {
         return;
     };
+    panic_aborts();
     let pool = small_pool();
     let fs = pool.fs();
     let path = dir.join("data.txt");
@@ -644,8 +658,9 @@ fn child_close_eio() {
         // `finish` after the shutdown).
         drop(fs.open(&path).await.unwrap());
 
-        // std's own File drops ignore close errors.
-        assert_eq!(fs.read(&path).await.unwrap(), b"deferred error");
+        // Whole-file calls close explicitly and return close(2)'s error.
+        let err = fs.read(&path).await.unwrap_err();
+        assert_eq!(os_error(&err), Some(libc::EIO), "fs::read: {err}");
 
         // A directory stream's closedir fails too.
         let mut listing = fs.read_dir(&dir).await.unwrap();
@@ -655,6 +670,84 @@ fn child_close_eio() {
         }
         assert_eq!(listed, 2);
     });
+    let pool_done = pool.clone();
+    pool_done
+        .shutdown(SHUTDOWN_LIMIT)
+        .expect("the pool shuts down in time");
+    // Rule 0 fired for the 3 file closes, the 1 file close inside `fs::read` and
+    // the listing's closedir.
+    report.add("closedir_fired", Counters::get().fired(0) - 4);
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// EIO from the close of a whole-file call's target
+// ---------------------------------------------------------------------------------
+
+/// The close of every file named `target*` fails with EIO (after really closing).
+const TARGET_CLOSE_EIO: &str = "close:errno=EIO:path=*aopen-fault-*/target*";
+
+#[test]
+fn whole_file_calls_return_close_errors() {
+    let run = run_child("whole_close", TARGET_CLOSE_EIO, |dir| {
+        std::fs::write(dir.join("source.txt"), "copied").unwrap();
+        std::fs::write(dir.join("target-read.txt"), "read").unwrap();
+        std::fs::create_dir_all(dir.join("target-tree/sub")).unwrap();
+        std::fs::write(dir.join("target-tree/sub/leaf"), "x").unwrap();
+    });
+    run.assert_passed();
+    assert_eq!(
+        run.get("errors"),
+        "write:EIO,copy:EIO,read:EIO,read_to_string:EIO,remove_dir_all:EIO"
+    );
+    // The data did reach the files: only the close "failed".
+    assert_eq!(
+        std::fs::read(run.path("target-write.txt")).unwrap(),
+        b"written"
+    );
+    assert_eq!(
+        std::fs::read(run.path("target-copy.txt")).unwrap(),
+        b"copied"
+    );
+}
+
+#[test]
+fn child_whole_close() {
+    let Some(dir) = child_dir("whole_close") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let mut report = Report::default();
+    let mut errors = Vec::new();
+    let mut check = |what: &str, result: io::Result<()>, names: &Path| {
+        let err = result.expect_err(what);
+        assert_eq!(os_error(&err), Some(libc::EIO), "{what}: {err}");
+        let text = message(&err);
+        assert!(text.contains("close"), "{what}: {text}");
+        assert!(text.contains(names.to_str().unwrap()), "{what}: {text}");
+        errors.push(format!("{what}:EIO"));
+        assert_eq!(fds_under(&dir), 0, "{what}: a descriptor left open");
+        assert_budget_full(&pool);
+    };
+    aopen::block_on(async {
+        let target = dir.join("target-write.txt");
+        check("write", fs.write(&target, "written").await, &target);
+        let target = dir.join("target-copy.txt");
+        let copied = fs.copy(dir.join("source.txt"), &target).await;
+        check("copy", copied.map(drop), &target);
+        let target = dir.join("target-read.txt");
+        check("read", fs.read(&target).await.map(drop), &target);
+        let text = fs.read_to_string(&target).await;
+        check("read_to_string", text.map(drop), &target);
+        let target = dir.join("target-tree");
+        let removed = fs.remove_dir_all(&target).await;
+        check("remove_dir_all", removed, &target);
+        // The pool still serves: an untouched file reads and writes fine.
+        fs.write(dir.join("other.txt"), "ok").await.unwrap();
+        assert_eq!(fs.read(dir.join("other.txt")).await.unwrap(), b"ok");
+    });
+    report.add("errors", errors.join(","));
     report.finish(pool, &dir);
 }
 

@@ -136,7 +136,18 @@ impl fmt::Display for PathError {
 impl Error for PathError {}
 
 /// Wraps `source` so that its message names `operation` and `path`; the kind stays.
+///
+/// An error that names its path already (a [`PathError`] from a step inside the
+/// call, such as the close of a copy's target) is returned as it is: it says more
+/// precisely what failed, and wrapping it again would hide its OS error from
+/// [`os_error`].
 pub(crate) fn with_path(operation: &'static str, path: &Path, source: io::Error) -> io::Error {
+    if source
+        .get_ref()
+        .is_some_and(|inner| inner.is::<PathError>())
+    {
+        return source;
+    }
     let kind = source.kind();
     io::Error::new(
         kind,

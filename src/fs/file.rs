@@ -21,7 +21,6 @@ use std::fs::Metadata;
 use std::future::poll_fn;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::os::unix::io::IntoRawFd;
 use std::path::Path;
 
 use super::error::{retry_interrupted, with_path};
@@ -57,20 +56,7 @@ pub const MAX_TRANSFER: usize = 2 * 1024 * 1024;
 
 impl Resource for std::fs::File {
     fn close(self) -> io::Result<()> {
-        let fd = self.into_raw_fd();
-        // SAFETY: `into_raw_fd` gave us sole ownership of `fd`; nothing else closes it
-        // or uses it after this call.
-        let rc = unsafe { libc::close(fd) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::Interrupted {
-            // On Linux the descriptor is released even when close reports EINTR;
-            // retrying could close a descriptor another thread just opened.
-            return Ok(());
-        }
-        Err(err)
+        super::close::close_file(self)
     }
 }
 

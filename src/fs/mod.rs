@@ -24,7 +24,7 @@
 //! [`Budget`]: crate::Budget
 
 mod batch;
-#[cfg(target_os = "linux")]
+mod close;
 pub(crate) mod dir;
 mod error;
 mod file;
@@ -46,7 +46,7 @@ pub use self::error::{os_error, PathError};
 pub use self::file::{File, OpenOptions, MAX_TRANSFER};
 pub use self::read_dir::{DirEntry, ReadDir, READ_DIR_BATCH};
 
-use self::error::{retry_interrupted, with_path};
+use self::error::with_path;
 use crate::pool::Pool;
 use crate::sync::DynArc as Arc;
 
@@ -257,11 +257,16 @@ const SMALL_FILE: usize = 8 * 1024;
 /// exactly or more than `SMALL_FILE` bytes pays one `read` more than std's way.
 /// A short result keeps no spare capacity.
 fn read_whole(path: &Path) -> io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    close::then_close(file, path, read_open)
+}
+
+/// [`read_whole`] once the file is open.
+fn read_open(file: &std::fs::File) -> io::Result<Vec<u8>> {
     use std::io::Read;
 
-    let file = std::fs::File::open(path)?;
     let mut contents = Vec::with_capacity(SMALL_FILE);
-    (&file).take(SMALL_FILE as u64).read_to_end(&mut contents)?;
+    file.take(SMALL_FILE as u64).read_to_end(&mut contents)?;
     if contents.len() < SMALL_FILE {
         // End of file (`read_to_end` stops at a `read` of 0, not at a short one).
         contents.shrink_to_fit();
@@ -278,8 +283,51 @@ fn read_whole(path: &Path) -> io::Result<Vec<u8>> {
             format!("no memory for the {size} bytes of the file"),
         )
     })?;
-    (&file).read_to_end(&mut contents)?;
+    let mut file = file;
+    file.read_to_end(&mut contents)?;
     Ok(contents)
+}
+
+/// Creates or truncates `path` and writes `contents`, like `std::fs::write`, but
+/// returns `close(2)`'s error (a `close` error naming `path`) instead of dropping it.
+fn write_whole(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+
+    let file = std::fs::File::create(path)?;
+    close::then_close(file, path, |mut file| file.write_all(contents))
+}
+
+/// Copies `from` to `to` like `std::fs::copy` on Linux (the permissions of `from`,
+/// `copy_file_range` or `sendfile` through `io::copy`), closing both files
+/// explicitly: a failed close of `to` is a `close` error naming `to`.
+fn copy_whole(from: &Path, to: &Path) -> io::Result<u64> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let reader = std::fs::File::open(from)?;
+    close::then_close(reader, from, |mut reader| {
+        let meta = reader.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the source path is neither a regular file nor a symlink to a regular file",
+            ));
+        }
+        let perm = meta.permissions();
+        let writer = std::fs::OpenOptions::new()
+            .mode(std::os::unix::fs::PermissionsExt::mode(&perm))
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(to)
+            .map_err(|err| with_path("create", to, err))?;
+        close::then_close(writer, to, |mut writer| {
+            // The target may have existed with other permissions: set them, as std.
+            if writer.metadata()?.is_file() {
+                writer.set_permissions(perm)?;
+            }
+            io::copy(&mut reader, &mut writer)
+        })
+    })
 }
 
 impl Fs {
@@ -421,7 +469,7 @@ impl Fs {
     pub fn write(&self, path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> FsFuture<()> {
         let contents = contents.as_ref().to_vec();
         path_call(self.pool.clone(), "write", path.as_ref(), 1, move |path| {
-            std::fs::write(path, contents)
+            write_whole(path, &contents)
         })
     }
 
@@ -573,7 +621,7 @@ impl Fs {
     pub fn copy(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> FsFuture<u64> {
         let to = to.as_ref().to_path_buf();
         path_call(self.pool.clone(), "copy", from.as_ref(), 2, move |from| {
-            std::fs::copy(from, &to)
+            copy_whole(from, &to)
         })
     }
 
@@ -697,9 +745,9 @@ impl Fs {
             let permit = pool.budget().acquire().await;
             let open_path = path.clone();
             let lane = lane::open_in_lane(&pool, permit, move || {
-                // `opendir` can report EINTR (std's `File::open` retries; its
-                // `read_dir` does not): retry, as for every other open.
-                retry_interrupted(|| std::fs::read_dir(&open_path))
+                // A stream of our own (`dir.rs`), so `closedir`'s error is returned,
+                // not asserted on as std's `ReadDir` does; its open retries EINTR.
+                read_dir::open_dir(&open_path)
                     .map_err(|err| with_path("open directory", &open_path, err))
             })
             .await?;

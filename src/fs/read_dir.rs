@@ -13,15 +13,18 @@ use std::fs::{FileType, Metadata};
 use std::future::Future;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirEntryExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use super::dir::Dir;
 use super::error::with_path;
 use super::lane::{Lane, Resource};
 use crate::pool::{BlockingTask, Pool};
-use crate::sync::DynArc as Arc;
+use crate::sync::{DynArc as Arc, OnceLock};
 
 /// Entries read per pool trip.
 ///
@@ -56,14 +59,69 @@ pub const READ_DIR_BATCH: usize = 256;
 /// std's own `read_dir` 31–39 ms.
 const READ_AHEAD: usize = 2;
 
-impl Resource for std::fs::ReadDir {
+impl Resource for Dir {
     fn close(self) -> io::Result<()> {
-        // std closes the stream in its `Drop`, and panics there if `closedir` fails
-        // (with anything but EINTR). Turn that into the error it stands for; the
-        // descriptor is released by `closedir` either way.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(self)))
-            .map_err(|_| io::Error::other("closedir failed (std reported it by panicking)"))
+        // `closedir`'s error, returned (std's `ReadDir` asserts on it in `Drop`).
+        Dir::close(self)
     }
+}
+
+/// Opens the directory `path` as a stream, as `opendir(3)` does (`O_DIRECTORY`,
+/// `O_NONBLOCK` so a FIFO swapped in cannot block the open, close-on-exec); std's
+/// open retries `EINTR`.
+pub(crate) fn open_dir(path: &Path) -> io::Result<Dir> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
+        .open(path)?;
+    Dir::new(OwnedFd::from(file))
+}
+
+/// Slots of [`KNOWN_TYPES`]: one per `d_type` value (`DT_*` are 4-bit).
+const D_TYPES: usize = 16;
+
+/// std's `FileType` for each `d_type`, learned from the first entry of that type this
+/// process listed (one `lstat` each, at most [`D_TYPES`] in all).
+///
+/// std has no way to make a `FileType` from a `d_type`, and [`DirEntry::file_type`]
+/// returns std's type; a `FileType` says only the type, so one learned from any
+/// entry of a type serves every entry of it. (Its `==` also compares the permission
+/// bits of the entry it came from; std's own `FileType`s from a listing and from a
+/// `stat` already differ there.)
+static KNOWN_TYPES: [OnceLock<FileType>; D_TYPES] = [const { OnceLock::new() }; D_TYPES];
+
+/// The `d_type` that `file_type` stands for.
+fn d_type_of(file_type: FileType) -> u8 {
+    use std::os::unix::fs::FileTypeExt;
+    match () {
+        _ if file_type.is_dir() => libc::DT_DIR,
+        _ if file_type.is_file() => libc::DT_REG,
+        _ if file_type.is_symlink() => libc::DT_LNK,
+        _ if file_type.is_fifo() => libc::DT_FIFO,
+        _ if file_type.is_socket() => libc::DT_SOCK,
+        _ if file_type.is_block_device() => libc::DT_BLK,
+        _ if file_type.is_char_device() => libc::DT_CHR,
+        _ => libc::DT_UNKNOWN,
+    }
+}
+
+/// The type of the entry `name` of `dir` that the listing gave as `d_type`; `None` if
+/// the file system gave none (or the entry vanished before its first-of-a-type
+/// `lstat`): [`DirEntry::file_type`] then asks with `lstat`.
+fn file_type_from(d_type: u8, dir: &Path, name: &OsStr) -> Option<FileType> {
+    let slot = KNOWN_TYPES.get(usize::from(d_type))?;
+    if d_type == libc::DT_UNKNOWN {
+        return None;
+    }
+    if let Some(known) = slot.get() {
+        return Some(*known);
+    }
+    let file_type = std::fs::symlink_metadata(dir.join(name)).ok()?.file_type();
+    // Learn it only if the entry is still what the listing said (not swapped since).
+    if d_type_of(file_type) == d_type {
+        let _ = slot.set(file_type);
+    }
+    Some(file_type)
 }
 
 /// What one pool trip brings back: entries, and whether the stream is exhausted.
@@ -130,7 +188,7 @@ struct RawEntry {
 /// ```
 pub struct ReadDir {
     /// The open stream, until it is exhausted.
-    lane: Option<Lane<std::fs::ReadDir>>,
+    lane: Option<Lane<Dir>>,
     /// Batches asked for and not yet taken, oldest first (at most [`READ_AHEAD`]).
     pending: VecDeque<BlockingTask<Batch>>,
     /// Entries fetched and not yet handed out.
@@ -143,7 +201,7 @@ pub struct ReadDir {
 }
 
 impl ReadDir {
-    pub(crate) fn new(lane: Lane<std::fs::ReadDir>, path: Arc<Path>, pool: Pool) -> ReadDir {
+    pub(crate) fn new(lane: Lane<Dir>, path: Arc<Path>, pool: Pool) -> ReadDir {
         let mut read_dir = ReadDir {
             lane: Some(lane),
             pending: VecDeque::with_capacity(READ_AHEAD),
@@ -161,7 +219,9 @@ impl ReadDir {
     fn read_ahead(&mut self) {
         if let Some(lane) = &self.lane {
             while self.pending.len() < READ_AHEAD {
-                self.pending.push_back(lane.submit(read_batch));
+                let path = self.path.clone();
+                self.pending
+                    .push_back(lane.submit(move |dir| read_batch(dir, &path)));
             }
         }
     }
@@ -297,28 +357,31 @@ impl futures_core::FusedStream for ReadDir {
     }
 }
 
-/// One pool trip: up to [`READ_DIR_BATCH`] entries.
-fn read_batch(stream: &mut std::fs::ReadDir) -> Batch {
+/// One pool trip: up to [`READ_DIR_BATCH`] entries of the stream of `path`. An error
+/// ends the listing (as std's `ReadDir` does): it is the batch's last entry.
+fn read_batch(stream: &mut Dir, path: &Path) -> Batch {
     let mut entries = Vec::with_capacity(READ_DIR_BATCH);
     let mut names = Vec::with_capacity(READ_DIR_BATCH * 16);
     let mut exhausted = false;
     for _ in 0..READ_DIR_BATCH {
-        match stream.next() {
-            Some(Ok(entry)) => entries.push(Ok(RawEntry {
-                name: {
-                    let start = names.len();
-                    // std lends no borrowed name; this copy is freed right here, on
-                    // the same thread, so it recycles through the thread's cache.
-                    names.extend_from_slice(entry.file_name().as_bytes());
-                    (start, names.len())
-                },
-                ino: entry.ino(),
-                // On Linux std answers this from `d_type` when the file system filled
-                // it in, and falls back to `lstat` (fine: we are on a pool thread).
-                file_type: entry.file_type().ok(),
-            })),
-            Some(Err(err)) => entries.push(Err(err)),
-            None => {
+        match stream.next_raw() {
+            Ok(Some(entry)) => {
+                let start = names.len();
+                names.extend_from_slice(entry.name.to_bytes());
+                let name = OsStr::from_bytes(&names[start..]);
+                let file_type = file_type_from(entry.d_type, path, name);
+                entries.push(Ok(RawEntry {
+                    name: (start, names.len()),
+                    ino: entry.ino,
+                    file_type,
+                }));
+            }
+            Ok(None) => {
+                exhausted = true;
+                break;
+            }
+            Err(err) => {
+                entries.push(Err(err));
                 exhausted = true;
                 break;
             }

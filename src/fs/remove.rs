@@ -62,6 +62,7 @@ mod linux {
     use std::os::unix::ffi::OsStrExt;
     use std::path::{Path, PathBuf};
 
+    use crate::fs::close::close_fd;
     use crate::fs::dir::{fstatat_nofollow, Dir};
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -147,6 +148,7 @@ mod linux {
                     for name in &names {
                         remove_subdir(fd.as_raw_fd(), name)?;
                     }
+                    close_fd(fd)?;
                 }
             }
         }
@@ -181,7 +183,9 @@ mod linux {
                 }
                 unlink_at(dirfd, &name, 0)?;
             }
-        } // closedir: the only descriptor is gone before the next open.
+            // closedir: the only descriptor is gone before the next open.
+            stream.close()?;
+        }
         if subdirs.is_empty() {
             return Ok(());
         }
