@@ -242,6 +242,33 @@ impl Budget {
         }
     }
 
+    /// Waits for `units` more units for a caller that holds `held` units of this
+    /// budget already (a `try_clone` holds its file's, a `copy` nothing yet).
+    ///
+    /// The one rule for every call that needs permits while it may hold some: if
+    /// `held + units` exceeds the capacity the wait could never end (the caller's own
+    /// units never come back while it waits), so this is an `InvalidInput` error at
+    /// once instead of a hang. Units held by *other* handles of the same task are
+    /// not known here: a task that keeps every permit in files and then asks for one
+    /// more waits for itself, as with any semaphore.
+    pub(crate) fn acquire_beside(&self, held: usize, units: usize) -> io::Result<Acquire> {
+        let capacity = self.capacity();
+        if held.saturating_add(units) > capacity {
+            let holding = match held {
+                0 => String::new(),
+                n => format!(" besides the {n} it holds"),
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "needs {units} descriptor(s){holding}, but the pool's budget is {capacity}: \
+                     the wait could never end (raise the descriptor budget)"
+                ),
+            ));
+        }
+        Ok(self.acquire_units(units))
+    }
+
     /// Takes a unit if one is free right now.
     ///
     /// This does not queue behind tasks waiting in [`acquire`](Budget::acquire); it is

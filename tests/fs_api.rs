@@ -564,6 +564,30 @@ fn file_try_clone_shares_position_and_takes_a_permit() {
     .unwrap();
 }
 
+/// A budget of one, held by the file: the clone's permit could never come, so it is
+/// an error at once (it used to wait forever). `now_or_never` polls once: a wait
+/// shows up as `None`, not as a hang.
+#[test]
+fn try_clone_on_a_full_budget_of_one_is_an_error_not_a_hang() {
+    let (_guard, d) = tempdir();
+    let pool = pool(2, 1);
+    let p = d.join("one");
+    std::fs::write(&p, b"x").unwrap();
+    let f = block_on(pool.fs().open(&p)).unwrap();
+    let err = f
+        .try_clone()
+        .now_or_never()
+        .expect("try_clone waited for a permit its own file holds")
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    let text = err.to_string();
+    assert!(text.contains(p.to_str().unwrap()), "{text}");
+    assert!(text.contains("budget is 1"), "{text}");
+    assert_eq!(pool.budget().held(), 1, "the failed clone took nothing");
+    block_on(f.close()).unwrap();
+    assert_eq!(pool.budget().held(), 0);
+}
+
 #[test]
 fn file_positional_io_keeps_the_position() {
     let (_guard, d) = tempdir();

@@ -140,11 +140,7 @@ impl Dir {
             if bytes == b"." || bytes == b".." {
                 continue;
             }
-            return Ok(Some(RawDirent {
-                name,
-                ino,
-                d_type,
-            }));
+            return Ok(Some(RawDirent { name, ino, d_type }));
         }
     }
 

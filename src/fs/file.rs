@@ -596,7 +596,8 @@ impl File {
     }
 
     /// A second `File` for the same open file description (`dup(2)`), with its own
-    /// permit of the pool's budget (this waits for one).
+    /// permit of the pool's budget (this waits for one). On a budget of one, which
+    /// this file holds, that wait could never end: `InvalidInput` at once instead.
     ///
     /// # Examples
     /// ```
@@ -620,7 +621,12 @@ impl File {
     /// ```
     pub async fn try_clone(&self) -> io::Result<File> {
         let pool = self.pool().clone();
-        let permit = pool.budget().acquire().await;
+        // This file holds one permit already: a budget of one can never give a second.
+        let permit = pool
+            .budget()
+            .acquire_beside(1, 1)
+            .map_err(|err| with_path("dup", &self.path, err))?
+            .await;
         let path = self.path.clone();
         let lane_pool = pool.clone();
         let clone_path = path.clone();

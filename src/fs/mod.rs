@@ -217,22 +217,17 @@ where
     let path = path.to_path_buf();
     FsFuture::new(async move {
         let pool = resolve_pool(pool)?;
-        let budget = pool.budget();
-        if descriptors > budget.capacity() {
-            let err = io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "needs {descriptors} descriptors at once but the pool's budget is {}",
-                    budget.capacity()
-                ),
-            );
-            return Err(with_path(operation, &path, err));
-        }
         // Calls that hold no descriptor (stat, rename, ...) skip the budget entirely:
         // no permit future, and no touch of the budget's shared counters per call.
         let permits = match descriptors {
             0 => None,
-            n => Some(budget.acquire_units(n).await),
+            n => {
+                let acquire = pool
+                    .budget()
+                    .acquire_beside(0, n)
+                    .map_err(|err| with_path(operation, &path, err))?;
+                Some(acquire.await)
+            }
         };
         pool.unblock(move || {
             let result = call(&path).map_err(|err| with_path(operation, &path, err));
