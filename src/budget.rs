@@ -601,21 +601,10 @@ pub(crate) fn capacity_for_limit(soft: Option<u64>) -> usize {
         .clamp(MIN_DEFAULT_CAPACITY, MAX_DEFAULT_CAPACITY)
 }
 
-/// Reads the soft `RLIMIT_NOFILE` of this process.
+/// Reads the soft `RLIMIT_NOFILE` of this process (on macOS at most `OPEN_MAX`; on
+/// Windows, which has no such limit, a fixed count of handles: `sys/windows.rs`).
 pub(crate) fn soft_nofile_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable `rlimit`; getrlimit only writes into it.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur == libc::RLIM_INFINITY {
-        return Ok(u64::MAX);
-    }
-    Ok(limit.rlim_cur)
+    crate::sys::descriptor_limit()
 }
 
 #[cfg(all(test, not(loom)))]

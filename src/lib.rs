@@ -246,6 +246,7 @@ pub mod executor;
 pub mod fs;
 pub mod pool;
 mod sync;
+mod sys;
 #[cfg(not(loom))]
 pub mod time;
 

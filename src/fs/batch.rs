@@ -29,7 +29,6 @@ use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::io;
 use std::ops::Range;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::error::with_path;
@@ -94,7 +93,7 @@ impl PackedPaths {
         for path in paths {
             packed
                 .bytes
-                .extend_from_slice(path.as_ref().as_os_str().as_bytes());
+                .extend_from_slice(path.as_ref().as_os_str().as_encoded_bytes());
             packed.ends.push(packed.bytes.len());
         }
         packed
@@ -106,7 +105,9 @@ impl PackedPaths {
 
     fn get(&self, i: usize) -> &Path {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        Path::new(OsStr::from_bytes(&self.bytes[start..self.ends[i]]))
+        // SAFETY: `bytes[start..ends[i]]` are the encoded bytes of one whole path,
+        // pushed by `new` on this process.
+        Path::new(unsafe { OsStr::from_encoded_bytes_unchecked(&self.bytes[start..self.ends[i]]) })
     }
 }
 
@@ -204,18 +205,11 @@ impl Batch {
     }
 }
 
-/// How often this thread has slept in the kernel so far (`ru_nvcsw`), or 0 if the
-/// system will not say (then the batch just stays at one worker per core).
+/// How often this thread has slept in the kernel so far (`ru_nvcsw` on Linux), or 0
+/// if the system will not say (outside Linux: then the batch just stays at one
+/// worker per core).
 fn voluntary_switches() -> u64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `usage` is a valid, writable `rusage`; `getrusage` only writes into it.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
-    if rc != 0 {
-        return 0;
-    }
-    // SAFETY: `getrusage` returned 0, so it filled `usage` (and it was zeroed anyway).
-    let usage = unsafe { usage.assume_init() };
-    u64::try_from(usage.ru_nvcsw).unwrap_or(0)
+    crate::sys::voluntary_switches().unwrap_or(0)
 }
 
 /// Stops the workers of a batch whose future was dropped (or finished).

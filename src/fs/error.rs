@@ -120,13 +120,14 @@ impl fmt::Display for PathError {
             self.path.display().to_string(),
             self.source
         )?;
-        match self.source.raw_os_error() {
-            Some(libc::EMFILE) => f.write_str(
-                " (this process is out of file descriptors: lower the pool's descriptor \
-                 budget or raise RLIMIT_NOFILE)",
-            ),
-            Some(libc::ENFILE) => f.write_str(" (the system is out of file descriptors)"),
-            _ => Ok(()),
+        // EMFILE, ENFILE, ERROR_TOO_MANY_OPEN_FILES: say what to do about it.
+        match self
+            .source
+            .raw_os_error()
+            .and_then(crate::sys::exhaustion_hint)
+        {
+            Some(hint) => f.write_str(hint),
+            None => Ok(()),
         }
     }
 }

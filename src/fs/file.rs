@@ -20,7 +20,6 @@ use std::fmt;
 use std::fs::Metadata;
 use std::future::poll_fn;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::error::{retry_interrupted, with_path};
@@ -29,6 +28,7 @@ use super::poll_io::PollState;
 use super::FsFuture;
 use crate::pool::Pool;
 use crate::sync::DynArc as Arc;
+use crate::sys;
 
 /// The most bytes one `read` or `write` moves in one pool trip; longer buffers are
 /// done in pieces of this size (`read_exact`, `write_all`) or shortened (`read`,
@@ -55,6 +55,8 @@ use crate::sync::DynArc as Arc;
 pub const MAX_TRANSFER: usize = 2 * 1024 * 1024;
 
 impl Resource for std::fs::File {
+    /// `close(2)` (`CloseHandle` on Windows); `EINTR` counts as closed and is never
+    /// retried (`sys::close_file`).
     fn close(self) -> io::Result<()> {
         super::close::close_file(self)
     }
@@ -644,6 +646,10 @@ impl File {
     /// Reads up to `buf.len()` bytes at `offset` (`pread(2)`), without moving the
     /// file position.
     ///
+    /// On Windows this is `seek_read`, which moves the position; the position is put
+    /// back before the next operation of this `File` runs (a clone made with
+    /// [`try_clone`](File::try_clone) shares the position and may see it moved).
+    ///
     /// # Examples
     /// ```
     /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-read-at-{}", std::process::id()));
@@ -664,7 +670,7 @@ impl File {
         let data = self
             .run("read", move |file| {
                 let mut owned = vec![0; len];
-                let n = retry_interrupted(|| file.read_at(&mut owned, offset))?;
+                let n = retry_interrupted(|| sys::read_at(file, &mut owned, offset))?;
                 owned.truncate(n);
                 Ok(owned)
             })
@@ -676,6 +682,9 @@ impl File {
     /// Writes up to `buf.len()` bytes at `offset` (`pwrite(2)`), without moving the
     /// file position. Bytes a trait read kept for later are dropped by the next read
     /// (see [`set_len`](File::set_len)).
+    ///
+    /// On Windows this is `seek_write`, with the position put back as in
+    /// [`read_at`](File::read_at).
     ///
     /// # Examples
     /// ```
@@ -697,7 +706,7 @@ impl File {
         let owned = buf[..buf.len().min(MAX_TRANSFER)].to_vec();
         let result = self
             .run("write", move |file| {
-                retry_interrupted(|| file.write_at(&owned, offset))
+                retry_interrupted(|| sys::write_at(file, &owned, offset))
             })
             .await;
         if result.is_ok() {
@@ -962,7 +971,7 @@ impl OpenOptions {
     }
 
     /// The permission bits of a file this call creates (default `0o666`, less the
-    /// umask).
+    /// umask). Unix only.
     ///
     /// # Examples
     /// ```
@@ -980,12 +989,15 @@ impl OpenOptions {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn mode(&mut self, mode: u32) -> &mut Self {
-        self.std.mode(mode);
+        sys::set_mode(&mut self.std, mode);
         self
     }
 
-    /// Extra `open(2)` flags, such as `libc::O_NOFOLLOW` or `libc::O_NONBLOCK`.
+    /// Extra `open(2)` flags, such as `libc::O_NOFOLLOW` or `libc::O_NONBLOCK`. Unix
+    /// only (Windows has a `custom_flags` of its own, for `CreateFileW`).
     ///
     /// # Examples
     /// ```
@@ -999,8 +1011,101 @@ impl OpenOptions {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
-        self.std.custom_flags(flags);
+        sys::set_custom_flags(&mut self.std, flags);
+        self
+    }
+
+    /// `dwDesiredAccess` of `CreateFileW`, replacing what `read`, `write` and
+    /// `append` ask for (std's `OpenOptionsExt::access_mode`). Windows only.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(windows)] {
+    /// const GENERIC_READ: u32 = 0x8000_0000;
+    /// let mut options = aopen::OpenOptions::new();
+    /// options.access_mode(GENERIC_READ);
+    /// # }
+    /// ```
+    #[cfg(windows)]
+    #[cfg_attr(docsrs, doc(cfg(windows)))]
+    pub fn access_mode(&mut self, access: u32) -> &mut Self {
+        sys::set_access_mode(&mut self.std, access);
+        self
+    }
+
+    /// `dwShareMode` of `CreateFileW`: what other handles may do to the file while
+    /// this one is open (default: read, write and delete). Windows only.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(windows)] {
+    /// // No other handle may open the file while this one is open.
+    /// let mut options = aopen::OpenOptions::new();
+    /// options.read(true).share_mode(0);
+    /// # }
+    /// ```
+    #[cfg(windows)]
+    #[cfg_attr(docsrs, doc(cfg(windows)))]
+    pub fn share_mode(&mut self, share: u32) -> &mut Self {
+        sys::set_share_mode(&mut self.std, share);
+        self
+    }
+
+    /// Extra flags of `CreateFileW`'s `dwFlagsAndAttributes`, such as
+    /// `FILE_FLAG_DELETE_ON_CLOSE` (std's `OpenOptionsExt::custom_flags`). Windows
+    /// only; on Unix `custom_flags` takes `open(2)` flags.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(windows)] {
+    /// const FILE_FLAG_DELETE_ON_CLOSE: u32 = 0x0400_0000;
+    /// let mut options = aopen::OpenOptions::new();
+    /// options.write(true).create(true).custom_flags(FILE_FLAG_DELETE_ON_CLOSE);
+    /// # }
+    /// ```
+    #[cfg(windows)]
+    #[cfg_attr(docsrs, doc(cfg(windows)))]
+    pub fn custom_flags(&mut self, flags: u32) -> &mut Self {
+        sys::set_custom_flags(&mut self.std, flags);
+        self
+    }
+
+    /// File attributes (`FILE_ATTRIBUTE_*`) of a file this call creates. Windows
+    /// only.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(windows)] {
+    /// const FILE_ATTRIBUTE_HIDDEN: u32 = 0x2;
+    /// let mut options = aopen::OpenOptions::new();
+    /// options.write(true).create(true).attributes(FILE_ATTRIBUTE_HIDDEN);
+    /// # }
+    /// ```
+    #[cfg(windows)]
+    #[cfg_attr(docsrs, doc(cfg(windows)))]
+    pub fn attributes(&mut self, attributes: u32) -> &mut Self {
+        sys::set_attributes(&mut self.std, attributes);
+        self
+    }
+
+    /// `SECURITY_SQOS_PRESENT` flags of `CreateFileW`, for opening named pipes as a
+    /// client (std's `OpenOptionsExt::security_qos_flags`). Windows only.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(windows)] {
+    /// const SECURITY_IDENTIFICATION: u32 = 1 << 16;
+    /// let mut options = aopen::OpenOptions::new();
+    /// options.read(true).security_qos_flags(SECURITY_IDENTIFICATION);
+    /// # }
+    /// ```
+    #[cfg(windows)]
+    #[cfg_attr(docsrs, doc(cfg(windows)))]
+    pub fn security_qos_flags(&mut self, flags: u32) -> &mut Self {
+        sys::set_security_qos_flags(&mut self.std, flags);
         self
     }
 

@@ -580,7 +580,7 @@ fn rewind(file: &mut std::fs::File, back: usize) -> io::Result<bool> {
         Ok(_) => Ok(true),
         // Not seekable (a FIFO, a socket): reads and writes are separate streams, so
         // the kept bytes stay valid and the write goes ahead.
-        Err(err) if err.raw_os_error() == Some(libc::ESPIPE) => Ok(false),
+        Err(err) if crate::sys::is_not_seekable(file, &err) => Ok(false),
         Err(err) => Err(err),
     }
 }

@@ -1,0 +1,57 @@
+//! The per-OS seam: what this crate does differently on Linux, on the other Unixes
+//! (macOS, FreeBSD, ...) and on Windows.
+//!
+//! Everything outside `sys/` is portable: it names neither `libc` nor `std::os`,
+//! except the Linux fast paths that live in Linux-only modules of their own
+//! (`fs/dir.rs`, the bounded `remove_dir_all` in `fs/remove.rs`). A new system
+//! gets its answers here, in one place, and the rest of the crate does not change.
+//!
+//! | what | Linux | macOS, FreeBSD, other Unix | Windows |
+//! |---|---|---|---|
+//! | a pool thread's state, for the watcher | `/proc/self/task/<tid>/stat` | unknown | unknown |
+//! | how often a thread slept, for `metadata_batch` | `getrusage(RUSAGE_THREAD)` | unknown | unknown |
+//! | the limit the default budget is sized from | soft `RLIMIT_NOFILE` | the same; macOS at most `OPEN_MAX` | `WINDOWS_HANDLE_LIMIT` (8192) |
+//! | close | `close(2)`; `EINTR` means closed | the same (see [`close_file`]) | `CloseHandle` |
+//! | positional I/O | `pread`/`pwrite` | the same | `seek_read`/`seek_write`, position put back |
+//! | open flags | `mode`, `custom_flags` | the same | `access_mode`, `share_mode`, `custom_flags`, `attributes`, `security_qos_flags` |
+//!
+//! Invariants every system keeps:
+//! - "unknown" is never guessed into an answer: a `None` from
+//!   [`voluntary_switches`] is not "never slept"; the callers say what they do
+//!   without the answer;
+//! - [`close_file`] releases the descriptor or handle exactly once, whatever it
+//!   returns, and never retries (a retry could close a number another thread was
+//!   just given);
+//! - positional reads and writes leave the file position where it was.
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(unix)]
+mod unix;
+#[cfg(windows)]
+mod windows;
+
+#[cfg(target_os = "linux")]
+pub(crate) use linux::voluntary_switches;
+#[cfg(unix)]
+pub(crate) use unix::{
+    close_fd, close_file, closed_anyway, descriptor_limit, exhaustion_hint, is_not_seekable,
+    read_at, set_custom_flags, set_mode, write_at,
+};
+#[cfg(not(target_os = "linux"))]
+pub(crate) use unknown_threads::voluntary_switches;
+#[cfg(windows)]
+pub(crate) use windows::{
+    close_file, descriptor_limit, exhaustion_hint, is_not_seekable, read_at, set_access_mode,
+    set_attributes, set_custom_flags, set_security_qos_flags, set_share_mode, write_at,
+};
+
+/// Where the system keeps no per-thread state the crate can read: every answer is
+/// "unknown".
+#[cfg(not(target_os = "linux"))]
+mod unknown_threads {
+    /// How often the calling thread slept in the kernel: unknown here.
+    pub(crate) fn voluntary_switches() -> Option<u64> {
+        None
+    }
+}

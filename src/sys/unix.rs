@@ -1,0 +1,113 @@
+//! Every Unix (Linux, macOS, FreeBSD, ...): descriptors, their limit, `close(2)`,
+//! `errno`, positional I/O and `open(2)` flags.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+
+/// `OPEN_MAX` of macOS's `<sys/syslimits.h>` (the libc crate does not have it): the
+/// most descriptors a process gets, whatever `RLIMIT_NOFILE` says.
+#[cfg(target_vendor = "apple")]
+const OPEN_MAX: u64 = 10240;
+
+/// The soft `RLIMIT_NOFILE` of this process (`u64::MAX` when unlimited): what the
+/// default descriptor budget is sized from.
+///
+/// On macOS the kernel refuses descriptors past `OPEN_MAX` (10,240) even when the
+/// limit says unlimited (or more), so the limit reported there is at most that.
+pub(crate) fn descriptor_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable `rlimit`; getrlimit only writes into it.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let soft = if limit.rlim_cur == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        // `rlim_t` is `u64` on Linux and macOS, `i64` on FreeBSD (where only
+        // RLIM_INFINITY, handled above, is out of `u64`'s range).
+        #[allow(clippy::useless_conversion)]
+        u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX)
+    };
+    #[cfg(target_vendor = "apple")]
+    let soft = soft.min(OPEN_MAX);
+    Ok(soft)
+}
+
+/// Closes `fd` and reports what `close(2)` said.
+///
+/// `EINTR` counts as closed: Linux, macOS and FreeBSD release the descriptor before
+/// anything that can be interrupted (an NFS flush, say), so on them the number is
+/// already free, and retrying could close a descriptor another thread was just
+/// given. (POSIX leaves the state unspecified; the systems that keep the descriptor
+/// open on `EINTR`, such as HP-UX, are not ones this crate builds for.) What is lost
+/// is only the flush's own verdict, as on Linux.
+pub(crate) fn close_fd(fd: OwnedFd) -> io::Result<()> {
+    let raw = fd.into_raw_fd();
+    // SAFETY: `into_raw_fd` gave us sole ownership of `raw`; nothing else closes it
+    // or uses it after this call.
+    let rc = unsafe { libc::close(raw) };
+    if rc == 0 {
+        return Ok(());
+    }
+    closed_anyway(io::Error::last_os_error())
+}
+
+/// The result of a `close(2)` (or `closedir(3)`) that failed with `err`: `EINTR`
+/// means the descriptor is gone all the same (see [`close_fd`]).
+pub(crate) fn closed_anyway(err: io::Error) -> io::Result<()> {
+    if err.kind() == io::ErrorKind::Interrupted {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// Closes `file` and reports what `close(2)` said (see [`close_fd`]).
+pub(crate) fn close_file(file: File) -> io::Result<()> {
+    close_fd(OwnedFd::from(file))
+}
+
+/// Whether `err`, from a seek on `file`, says the file cannot seek (`ESPIPE`: a
+/// FIFO, a socket, a terminal).
+pub(crate) fn is_not_seekable(_file: &File, err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::ESPIPE)
+}
+
+/// What to add to the message of an error with OS code `code` when it says the
+/// process (`EMFILE`) or the system (`ENFILE`) is out of descriptors.
+pub(crate) fn exhaustion_hint(code: i32) -> Option<&'static str> {
+    match code {
+        libc::EMFILE => Some(
+            " (this process is out of file descriptors: lower the pool's descriptor \
+             budget or raise RLIMIT_NOFILE)",
+        ),
+        libc::ENFILE => Some(" (the system is out of file descriptors)"),
+        _ => None,
+    }
+}
+
+/// Reads up to `buf.len()` bytes at `offset` (`pread(2)`); the position stays.
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    file.read_at(buf, offset)
+}
+
+/// Writes up to `buf.len()` bytes at `offset` (`pwrite(2)`); the position stays.
+pub(crate) fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<usize> {
+    file.write_at(buf, offset)
+}
+
+/// The permission bits of a file `open(2)` creates (`OpenOptionsExt::mode`).
+pub(crate) fn set_mode(options: &mut OpenOptions, mode: u32) {
+    options.mode(mode);
+}
+
+/// Extra `open(2)` flags (`OpenOptionsExt::custom_flags`).
+pub(crate) fn set_custom_flags(options: &mut OpenOptions, flags: i32) {
+    options.custom_flags(flags);
+}
