@@ -18,9 +18,11 @@ use std::io;
 use std::path::Path;
 
 use super::error::with_path;
+#[cfg(target_os = "linux")]
+pub(crate) use crate::sys::close_fd;
 pub(crate) use crate::sys::close_file;
 #[cfg(unix)]
-pub(crate) use crate::sys::{close_fd, closed_anyway};
+pub(crate) use crate::sys::closed_anyway;
 
 /// Runs `body` on `file` (opened from `path`), then closes it: `body`'s error if it
 /// failed (the close's is then secondary and dropped), else the close's, as a

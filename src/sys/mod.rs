@@ -34,9 +34,12 @@ mod windows;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::voluntary_switches;
 #[cfg(unix)]
+#[cfg(target_os = "linux")]
+pub(crate) use unix::close_fd;
+#[cfg(unix)]
 pub(crate) use unix::{
-    close_fd, close_file, closed_anyway, descriptor_limit, exhaustion_hint, is_not_seekable,
-    read_at, set_custom_flags, set_mode, write_at,
+    close_file, closed_anyway, descriptor_limit, exhaustion_hint, is_not_seekable, read_at,
+    set_custom_flags, set_mode, write_at,
 };
 #[cfg(not(target_os = "linux"))]
 pub(crate) use unknown_threads::voluntary_switches;
