@@ -54,8 +54,14 @@ pub const DESCRIPTOR_BUDGET_ENV: &str = "AOPEN_DESCRIPTOR_BUDGET";
 /// ```
 pub const DEFAULT_THREADS_PER_CORE: usize = 2;
 
-/// The floor of the default thread cap: enough threads that 64 slow calls (a hung
-/// NFS server, say) do not stall everything else.
+/// The floor of the default thread cap, sized for latency-bound work: on a slow
+/// mount concurrency is the throughput, and every call in flight holds a thread
+/// asleep in the kernel. The peers allow about as many (`blocking` 500, tokio's
+/// blocking pool 512). Cached and CPU-bound work never gets near it: the pool grows
+/// past one thread per core only while its threads sleep in the kernel (see the
+/// growth rule in `pool/growth.rs`). A pool thread asleep in a call costs about
+/// 10–20 KiB of resident memory (its touched stack pages and kernel structures), so
+/// 512 of them cost a few MiB, not the 1 GiB of stack they reserve.
 ///
 /// # Examples
 ///
@@ -68,7 +74,7 @@ pub const DEFAULT_THREADS_PER_CORE: usize = 2;
 /// assert_eq!(aopen::Pool::builder().max_threads(2).build()?.max_threads(), 2);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub const MIN_DEFAULT_MAX_THREADS: usize = 64;
+pub const MIN_DEFAULT_MAX_THREADS: usize = 512;
 
 /// How long a pool thread with nothing to do waits before it exits.
 ///
@@ -135,6 +141,7 @@ pub struct PoolBuilder {
     pub(crate) descriptor_budget: Option<usize>,
     pub(crate) thread_name: Option<String>,
     pub(crate) stack_size: Option<usize>,
+    pub(crate) sleep_census: Option<bool>,
 }
 
 impl PoolBuilder {
@@ -246,6 +253,31 @@ impl PoolBuilder {
         self
     }
 
+    /// Whether the pool reads its threads' states from `/proc/self/task` to decide
+    /// when to grow (default: on; it matters only on Linux, the one system with that
+    /// census).
+    ///
+    /// With it, the pool grows past one thread per core as soon as its threads are
+    /// seen asleep in the kernel at two looks in a row (a fraction of a
+    /// millisecond), and never for jobs that compute, however loaded the machine.
+    /// Off, it uses what other systems get: each thread's CPU clock between two looks
+    /// over a few milliseconds (less than 3 % of the wall time: asleep). That sees a
+    /// sleeping thread a few milliseconds later, and takes a thread preempted on a
+    /// machine oversubscribed 30 times by other processes for one asleep. Turning it off runs that
+    /// fallback on Linux (for tests, or where reading `/proc` is not allowed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aopen::Pool::builder().max_threads(4).sleep_census(false).build()?;
+    /// assert_eq!(aopen::block_on(pool.unblock(|| 1 + 1)), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn sleep_census(mut self, on: bool) -> Self {
+        self.sleep_census = Some(on);
+        self
+    }
+
     /// Builds the pool. No thread starts until the first job.
     ///
     /// # Errors
@@ -311,6 +343,7 @@ impl PoolBuilder {
             descriptor_budget,
             thread_name,
             stack_size: self.stack_size,
+            sleep_census: self.sleep_census.unwrap_or(true),
         })
     }
 }
@@ -323,6 +356,7 @@ impl fmt::Debug for PoolBuilder {
             .field("descriptor_budget", &self.descriptor_budget)
             .field("thread_name", &self.thread_name)
             .field("stack_size", &self.stack_size)
+            .field("sleep_census", &self.sleep_census)
             .finish()
     }
 }
@@ -335,6 +369,9 @@ pub(crate) struct Config {
     pub(crate) descriptor_budget: usize,
     pub(crate) thread_name: String,
     pub(crate) stack_size: Option<usize>,
+    /// Read the threads' states (see [`PoolBuilder::sleep_census`]).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) sleep_census: bool,
 }
 
 fn invalid(setting: &str, value: &str, why: &str) -> io::Error {

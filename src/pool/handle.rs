@@ -64,7 +64,7 @@ pub struct Pool {
 /// assert_eq!(stats.threads_alive, 0); // no work yet, so no threads
 /// assert_eq!(stats.descriptors_held, 0);
 /// // Debug prints one line, fit for a log or a progress line:
-/// // PoolStats { threads_alive: 0, threads_busy: 0, jobs_queued: 0, descriptors_held: 0, permit_waiters: 0 }
+/// // PoolStats { threads_alive: 0, threads_busy: 0, threads_asleep: 0, jobs_queued: 0, descriptors_held: 0, permit_waiters: 0 }
 /// println!("{stats:?}");
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -82,6 +82,13 @@ pub struct PoolStats {
     pub threads_alive: usize,
     /// Threads running a job right now.
     pub threads_busy: usize,
+    /// Busy threads asleep in the kernel right now: waiting on a slow or hung mount
+    /// (or on a lock or channel inside a job). On a healthy local disk this is
+    /// usually 0; a number that stays up in a log line is a stalled server. Read from
+    /// Linux's `/proc/self/task` at each [`Pool::stats`] call (one small read per
+    /// busy thread); 0 where the system does not say or
+    /// [`PoolBuilder::sleep_census`] is off.
+    pub threads_asleep: usize,
     /// Jobs pushed and not yet taken by a thread (cancelled ones included until a
     /// thread pops and skips them).
     pub jobs_queued: usize,
@@ -96,9 +103,10 @@ impl fmt::Debug for PoolStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "PoolStats {{ threads_alive: {}, threads_busy: {}, jobs_queued: {}, descriptors_held: {}, permit_waiters: {} }}",
+            "PoolStats {{ threads_alive: {}, threads_busy: {}, threads_asleep: {}, jobs_queued: {}, descriptors_held: {}, permit_waiters: {} }}",
             self.threads_alive,
             self.threads_busy,
+            self.threads_asleep,
             self.jobs_queued,
             self.descriptors_held,
             self.permit_waiters
@@ -220,10 +228,26 @@ impl Pool {
         PoolStats {
             threads_alive: alive,
             threads_busy: self.inner.busy.load(Ordering::SeqCst),
+            threads_asleep: self.threads_asleep(),
             jobs_queued: self.inner.queued.load(Ordering::SeqCst),
             descriptors_held: self.inner.budget.held(),
             permit_waiters: self.inner.budget.waiters(),
         }
+    }
+
+    #[cfg(not(loom))]
+    fn threads_asleep(&self) -> usize {
+        use super::growth::RunState;
+        let samples = self.inner.samples(None);
+        samples
+            .iter()
+            .filter(|sample| sample.state == Some(RunState::Asleep))
+            .count()
+    }
+
+    #[cfg(loom)]
+    fn threads_asleep(&self) -> usize {
+        0
     }
 
     /// Waits until every queued job has run and every descriptor the pool's files

@@ -46,6 +46,7 @@
 //! makes sure the result is cleaned up (a descriptor closed) when the call returns.
 
 mod builder;
+mod growth;
 mod handle;
 pub(crate) mod job;
 mod queue;

@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::builder::Config;
+use super::growth::{self, PushAction, PushView};
 use super::job::{self, ErasedJob};
 use super::queue::{Injector, Steal, Stealer, Worker};
 use super::watch::Progress;
@@ -217,38 +218,42 @@ impl Inner {
     /// already searching (it will find the work).
     pub(super) fn notify_work(this: &Arc<Self>) {
         if this.searching.load(Ordering::SeqCst) > 0 {
-            // A searcher looks at the queues again after it stops searching, and our
-            // push happened before we saw it searching: it will find the job.
+            // Checked once without the lock: the common case of a busy pool.
             return;
         }
         let mut sleep = lock(&this.sleep);
-        if this.searching.load(Ordering::SeqCst) > 0 {
-            return;
-        }
-        if sleep.sleeping > sleep.wakeups {
-            // Someone sleeps and has no wake-up on the way: grant one. It counts as
-            // searching from now on, so the next pushes wake nobody else.
-            sleep.wakeups += 1;
-            this.searching.fetch_add(1, Ordering::SeqCst);
-            this.wake.notify_one();
-            return;
-        }
-        if sleep.alive < this.eager_threads {
-            Inner::start_workers(this, sleep, 1);
-            return;
-        }
-        // Every thread is busy. The first to finish its job will search and find
-        // this one; if they sleep in the kernel instead, the watcher starts more.
-        #[cfg(not(loom))]
-        if sleep.alive < this.config.max_threads && !sleep.watch_demand {
-            sleep.watch_demand = true;
-            if sleep.watcher_running {
-                this.watch.notify_one();
-            } else {
-                sleep.watcher_running = true;
-                let epoch = sleep.retire_epoch;
-                drop(sleep);
-                Inner::start_watcher(this, epoch);
+        let view = PushView {
+            searching: this.searching.load(Ordering::SeqCst),
+            unwoken_sleepers: sleep.sleeping.saturating_sub(sleep.wakeups),
+            alive: sleep.alive,
+            eager_threads: this.eager_threads,
+            max_threads: this.config.max_threads,
+            demand_up: sleep.watch_demand,
+        };
+        match growth::on_push(view) {
+            PushAction::Nothing => {}
+            PushAction::Wake => {
+                // Someone sleeps and has no wake-up on the way: grant one. It counts
+                // as searching from now on, so the next pushes wake nobody else.
+                sleep.wakeups += 1;
+                this.searching.fetch_add(1, Ordering::SeqCst);
+                this.wake.notify_one();
+            }
+            PushAction::Start => Inner::start_workers(this, sleep, 1),
+            // Under loom every thread is eager (see `Inner::new`): no watcher.
+            #[cfg(loom)]
+            PushAction::RaiseDemand => unreachable!("loom pools start every thread eagerly"),
+            #[cfg(not(loom))]
+            PushAction::RaiseDemand => {
+                sleep.watch_demand = true;
+                if sleep.watcher_running {
+                    this.watch.notify_one();
+                } else {
+                    sleep.watcher_running = true;
+                    let epoch = sleep.retire_epoch;
+                    drop(sleep);
+                    Inner::start_watcher(this, epoch);
+                }
             }
         }
     }

@@ -1,53 +1,14 @@
-//! The watcher: the pool grows past one thread per core only while its threads sleep
-//! in the kernel.
+//! The watcher and its sampler: what the growth rule (`growth.rs`) needs to see.
 //!
-//! # Why
+//! While every thread is busy and jobs wait, a push raises the watcher's *demand*
+//! (`growth::on_push`), starting the watcher thread if none runs. Each tick the
+//! watcher samples every pool thread (its step count, and, while it runs a job, its
+//! state in the kernel: [`sample_state`]), hands the samples to `growth::look` and
+//! `growth::on_tick`, and starts the threads they ask for.
 //!
-//! A job that *runs* (a cached `stat`, an `open` of a warm inode) keeps a core busy;
-//! a job that *sleeps* (an NFS server thinking, a `hard` mount, a slow disk) keeps only
-//! a thread. On the first kind, more threads than cores only take turns on the same
-//! cores and pay for it in context switches and cache misses (measured on 2 cores:
-//! `open`+`close` with 64 in flight ran 15–25 % faster on 2 threads than on 6). On the
-//! second kind, threads are what overlaps the waits. So the pool starts up to
-//! `eager_threads` (one per core, at least 2) as soon as work waits, and hands the
-//! decision about more to this watcher.
-//!
-//! # How
-//!
-//! - While every thread is busy and jobs wait, [`Inner::notify_work`] raises the
-//!   watcher's *demand* (starting the watcher if none runs) instead of a thread.
-//! - Each tick the watcher looks at every pool thread, and counts as *stuck* one that
-//!   - is not running (any state but `R` in `/proc/self/task/<tid>/stat`: asleep on
-//!     I/O, on a slow `open`, or on a lock or channel, where it may be waiting for a
-//!     job still in the queue), and either is on the same job as at the last look or
-//!     was asleep in a job at that look too (jobs shorter than a tick, such as NFS
-//!     `stat`s the server answers in 0.1 ms, are never seen twice, but their thread
-//!     is asleep at look after look), or
-//!   - has computed one job for [`LONG_JOB`], so the jobs queued behind it would
-//!     otherwise wait for its whole run.
-//!
-//!   A thread that runs a short job, or was only preempted (state `R`), is busy, not
-//!   stuck: that is exactly the case where another thread cannot help.
-//! - For each asleep stuck thread it starts up to two threads; for long computations
-//!   one thread a tick, and only while fewer than two per core compute, so the cores
-//!   are shared without being flooded. If *every* thread is asleep, the work is
-//!   waiting rather than computing, and it starts a thread for each waiting job at
-//!   once, so a pool facing a slow mount grows in one step instead of doubling per
-//!   tick. Never more than jobs wait, never past `max_threads`.
-//! - A stuck thread is counted once per job: the threads started on its account are
-//!   its answer, and it counts again only on its next job. (Counting it at every tick
-//!   made 300 jobs of 200 ms of CPU grow the pool to 64 threads within 80 ms.) A
-//!   thread asleep in short jobs is on a new job at every look, so it counts at every
-//!   look while jobs wait: sleeping jobs are what more threads are for. One asleep
-//!   sample alone never counts, so a cached `stat` that sleeps on a lock now and then
-//!   does not grow the pool.
 //! - Ticks start at [`MIN_TICK`] and double up to [`MAX_TICK`] while nothing is
 //!   started, so a pool busy with cheap jobs pays about 500 wake-ups a second for the
-//!   watcher; starting threads snaps the tick back. (That a thread asleep at two
-//!   looks in a row counts even on a new job matters here too: judged by one job at
-//!   a time, jobs that sleep about 1 ms were never seen twice once the tick had grown
-//!   to 2 ms, and the pool stayed at one thread per core: one bench run of 2,000
-//!   slow opens in a few dozen took a second, not 40 ms.)
+//!   watcher; starting threads snaps the tick back.
 //! - With no demand the watcher waits. It exits after `idle_timeout` without demand,
 //!   once the pool has `max_threads` workers, or, when the pool retires its threads
 //!   (last handle dropped, [`Pool::shutdown`]), as soon as the queue is empty: a
@@ -62,24 +23,22 @@
 //!   up, each busy thread either finishes its job (and then searches, and finds the
 //!   queued one) or gets stuck (and then the watcher starts a thread). Jobs that wait
 //!   for each other (a channel or barrier between `unblock` closures) sleep, so the
-//!   pool grows until they meet, as it did without a watcher.
-//! - **At most `max_threads` workers.** The watcher is not one of them (a pool of
-//!   `max_threads(4)` still runs 4 jobs at once); it exits as soon as the pool has
-//!   all its workers, so the pool has `max_threads + 1` threads only while the
-//!   watcher starts the last ones.
+//!   pool grows until they meet.
+//! - **At most `max_threads` workers.** The watcher is not one of them; it exits as
+//!   soon as the pool has all its workers.
 //! - If the OS refuses the watcher thread, the pool starts a worker instead, as a
 //!   pool without a watcher would.
 //! - Each look at a thread's state opens its `/proc` file for a moment: one
 //!   descriptor outside the budget, well inside the headroom the default budget
 //!   leaves under `RLIMIT_NOFILE`.
 //!
-//! Limits: a thread waiting on a contended lock looks like one waiting on I/O (both
-//! sleep), so lock-bound jobs still grow the pool to `max_threads`, as any blocking
-//! pool would; and without `/proc` every stuck thread counts as asleep.
+//! Limit: a thread waiting on a contended lock looks like one waiting on I/O (both
+//! sleep), so lock-bound jobs still grow the pool, as any blocking pool would.
 //!
 //! Under loom the pool starts every thread eagerly (`eager_threads == max_threads`),
 //! so the watcher never runs in a model: its decisions depend on timing and on
-//! `/proc`, which a model cannot see. `tests/pool.rs` checks it on real threads.
+//! `/proc`, which a model cannot see. The rule itself is a pure function, tested on
+//! tables in `growth.rs`; `tests/pool.rs` checks the whole on real threads.
 //!
 //! [`Pool::shutdown`]: super::Pool::shutdown
 
@@ -87,6 +46,8 @@ use std::time::Duration;
 #[cfg(not(loom))]
 use std::time::Instant;
 
+#[cfg(not(loom))]
+use super::growth::{self, RunState, Sample, TickView};
 #[cfg(not(loom))]
 use super::sched::{wait_until, Inner};
 #[cfg(not(loom))]
@@ -102,21 +63,16 @@ pub(super) const MIN_TICK: Duration = Duration::from_micros(200);
 #[cfg_attr(loom, allow(dead_code))]
 pub(super) const MAX_TICK: Duration = Duration::from_millis(2);
 
-/// A job that keeps its thread computing this long gets company: jobs queued
-/// behind it start on a new thread and share the cores, instead of waiting for it.
-/// Much longer than a scheduler time slice, so a cheap job that was only preempted
-/// never counts; short enough that a small job queued behind a long hash waits
-/// tens of milliseconds, not the hash's whole run.
-#[cfg_attr(loom, allow(dead_code))]
-pub(super) const LONG_JOB: Duration = Duration::from_millis(50);
-
 /// What the watcher can see of one pool thread: its kernel thread id, and how many
 /// jobs it started and finished (odd while it runs one).
 ///
 /// Only the owning thread writes; the watcher reads. The counts feed a heuristic,
 /// not a synchronisation, so they are relaxed atomics that loom need not see.
 pub(super) struct Progress {
+    /// The kernel thread id (Linux's `gettid`), 0 until registered.
     tid: HintUsize,
+    /// The thread's `pthread_t`, for its CPU clock (the census without `/proc`).
+    pthread: HintUsize,
     steps: HintUsize,
 }
 
@@ -124,6 +80,7 @@ impl Progress {
     pub(super) fn new() -> DynArc<Progress> {
         DynArc::new(Progress {
             tid: HintUsize::new(0),
+            pthread: HintUsize::new(0),
             steps: HintUsize::new(0),
         })
     }
@@ -134,6 +91,12 @@ impl Progress {
         let tid = unsafe { libc::gettid() };
         self.tid
             .store(usize::try_from(tid).unwrap_or(0), Ordering::Relaxed);
+        // SAFETY: `pthread_self` takes no arguments and cannot fail.
+        let pthread = unsafe { libc::pthread_self() };
+        // `pthread_t` is an integer or a pointer, depending on the libc: kept as an
+        // opaque number, only ever given back to `pthread_getcpuclockid`.
+        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+        self.pthread.store(pthread as usize, Ordering::Relaxed);
     }
 
     /// The owning thread took a job (the count turns odd).
@@ -149,14 +112,16 @@ impl Progress {
 }
 
 #[cfg(not(loom))]
-/// Whether kernel thread `tid` of this process is not running: any state but `R`,
-/// in practice `S` (interruptible, e.g. a futex or a slow `open`) or `D`
-/// (uninterruptible, e.g. NFS or disk I/O). A thread whose state cannot be read
-/// counts as asleep, so without `/proc` the pool grows as eagerly as a pool without
-/// a watcher.
-fn asleep_in_kernel(tid: usize) -> bool {
+/// The state of kernel thread `tid` of this process: `Running` for state `R`,
+/// `Asleep` for any other (in practice `S`, interruptible, e.g. a futex or a slow
+/// `open`, or `D`, uninterruptible, e.g. NFS or disk I/O), `Unknown` when it cannot
+/// be read (no `/proc`, or `census` off).
+pub(super) fn sample_state(tid: usize, census: bool) -> RunState {
+    if !census || tid == 0 {
+        return RunState::Unknown;
+    }
     let Ok(stat) = std::fs::read(format!("/proc/self/task/{tid}/stat")) else {
-        return true;
+        return RunState::Unknown;
     };
     // `pid (comm) state ...`: the name may hold spaces and parentheses, so the state
     // is the first byte after the *last* `) `.
@@ -164,7 +129,11 @@ fn asleep_in_kernel(tid: usize) -> bool {
         .iter()
         .rposition(|&byte| byte == b')')
         .and_then(|close| stat.get(close + 2));
-    !matches!(state, Some(b'R'))
+    match state {
+        Some(b'R') => RunState::Running,
+        Some(_) => RunState::Asleep,
+        None => RunState::Unknown,
+    }
 }
 
 #[cfg(not(loom))]
@@ -176,7 +145,7 @@ impl Inner {
         let name = format!("{}-watch", this.config.thread_name);
         let spawned = thread::Builder::new()
             .name(name)
-            .stack_size(64 * 1024)
+            .stack_size(WATCHER_STACK)
             .spawn(move || Inner::watcher_main(inner, epoch));
         if spawned.is_err() {
             let mut sleep = lock(&this.sleep);
@@ -190,7 +159,8 @@ impl Inner {
     }
 
     fn watcher_main(this: Arc<Self>, epoch: u64) {
-        let mut last_seen: Vec<Seen> = Vec::new();
+        let mut last_seen = Vec::new();
+        let mut clocks = CpuClocks::default();
         let mut tick = MIN_TICK;
         let mut idle_deadline = Instant::now() + this.config.idle_timeout;
         let mut sleep = lock(&this.sleep);
@@ -216,30 +186,29 @@ impl Inner {
             // do not, they only raise the demand, which is already up).
             sleep = wait_until(&this.watch, sleep, tick);
             drop(sleep);
-            let census = this.census(&mut last_seen);
+            let samples = this.samples(Some(&mut clocks));
+            let census = growth::look(&samples, &mut last_seen, Instant::now());
             sleep = lock(&this.sleep);
             idle_deadline = Instant::now() + this.config.idle_timeout;
-            let queued = this.queued.load(Ordering::SeqCst);
-            if queued == 0 {
+            let view = TickView {
+                queued: this.queued.load(Ordering::SeqCst),
+                searching: this.searching.load(Ordering::SeqCst),
+                alive: sleep.alive,
+                max_threads: this.config.max_threads,
+                cores: this.eager_threads,
+            };
+            if view.queued == 0 {
                 // Drained: wait for the next time every thread is busy.
                 sleep.watch_demand = false;
                 continue;
             }
-            let room = this.config.max_threads.saturating_sub(sleep.alive);
-            let start = if this.searching.load(Ordering::SeqCst) > 0 {
-                // A thread is about to take a job; look again next tick.
-                0
-            } else {
-                census.wanted(queued, 2 * this.eager_threads).min(room)
-            };
+            let start = growth::on_tick(view, &census);
             if start == 0 {
                 tick = (tick * 2).min(MAX_TICK);
                 continue;
             }
             tick = MIN_TICK;
-            for seen in last_seen.iter_mut() {
-                seen.answered |= seen.stuck;
-            }
+            growth::mark_answered(&mut last_seen);
             Inner::start_workers(&this, sleep, start);
             sleep = lock(&this.sleep);
             if sleep.alive >= this.config.max_threads {
@@ -255,113 +224,189 @@ impl Inner {
         }
     }
 
-    /// Looks at every pool thread: which are stuck and not yet answered with new
-    /// threads, either asleep in a job now and at the last look (one job or two), or
-    /// computing one job for longer than [`LONG_JOB`]. Updates `last_seen` to what
-    /// this look saw.
-    fn census(&self, last_seen: &mut Vec<Seen>) -> Census {
-        // A snapshot under the lock; the `/proc` reads below happen without it.
-        let threads: Vec<(usize, usize, usize)> = lock(&self.stealers)
+    /// One sample per pool thread: its step count and, while it runs a job, its
+    /// state. With the sleep census on, states come from `/proc` (read without the
+    /// lock: a kernel thread id stays a harmless number after the thread exits).
+    /// Otherwise, if `clocks` is given, from each thread's CPU clock against the
+    /// last look's ([`CpuClocks`]), read under the stealers lock, which a thread
+    /// leaves before it exits, so its `pthread_t` is alive while we use it.
+    pub(super) fn samples(&self, clocks: Option<&mut CpuClocks>) -> Vec<Sample> {
+        let now = Instant::now();
+        let stealers = lock(&self.stealers);
+        let mut threads: Vec<(usize, usize, usize, Option<Duration>)> = stealers
             .iter()
             .map(|(id, _, progress)| {
                 let steps = progress.steps.load(Ordering::Relaxed);
-                (*id, steps, progress.tid.load(Ordering::Relaxed))
+                (*id, steps, progress.tid.load(Ordering::Relaxed), None)
             })
             .collect();
-        let now = Instant::now();
-        let mut census = Census {
-            threads: threads.len(),
-            asleep: 0,
-            long: 0,
-            computing: 0,
-            asleep_stuck: 0,
-        };
-        let mut seen = Vec::with_capacity(threads.len());
-        for (id, steps, tid) in threads {
-            let busy = steps % 2 == 1;
-            let previous = last_seen.iter().find(|seen| seen.id == id);
-            // The same job as at the last look.
-            let before = previous.filter(|seen| seen.steps == steps);
-            let mut entry = Seen {
-                id,
-                steps,
-                since: before.map_or(now, |seen| seen.since),
-                answered: before.is_some_and(|seen| seen.answered),
-                stuck: false,
-                asleep: false,
-            };
-            if busy {
-                let asleep = tid == 0 || asleep_in_kernel(tid);
-                entry.asleep = asleep;
-                // Asleep in a job at the last look too: whether one long job or many
-                // short ones, this thread spends its jobs waiting.
-                let slept_before = previous.is_some_and(|seen| seen.asleep);
-                if asleep {
-                    census.asleep += 1;
-                    if (before.is_some() || slept_before) && !entry.answered {
-                        entry.stuck = true;
-                        census.asleep_stuck += 1;
-                    }
-                } else {
-                    census.computing += 1;
-                    if before.is_some()
-                        && !entry.answered
-                        && now.duration_since(entry.since) >= LONG_JOB
-                    {
-                        entry.stuck = true;
-                        census.long += 1;
-                    }
-                }
+        if !self.config.sleep_census && clocks.is_some() {
+            for ((_, _, _, cpu), (_, _, progress)) in threads.iter_mut().zip(stealers.iter()) {
+                *cpu = cpu_time(progress.pthread.load(Ordering::Relaxed));
             }
-            seen.push(entry);
         }
-        *last_seen = seen;
-        census
+        drop(stealers);
+        match clocks {
+            Some(clocks) if !self.config.sleep_census => {
+                clocks.states(&threads, now, self.eager_threads)
+            }
+            _ => threads
+                .into_iter()
+                .map(|(id, steps, tid, _)| Sample {
+                    id,
+                    steps,
+                    state: (steps % 2 == 1).then(|| sample_state(tid, self.config.sleep_census)),
+                })
+                .collect(),
+        }
     }
 }
 
-/// What the watcher saw of one thread at its last look.
+/// The census without `/proc`, from each thread's CPU clock: a thread busy at both
+/// ends of a window of at least [`CPU_WINDOW`] whose clock advanced by less than
+/// [`ASLEEP_CPU_SHARE`] of the window was asleep (in one job or in several short
+/// ones); one that advanced more was running. Each verdict stands until the next
+/// window closes; before a thread's first window closes it is unknown.
+///
+/// A CPU clock cannot tell a thread asleep from one preempted, waiting for a core.
+/// The window is long against the scheduler's time slices, so a thread sharing a
+/// core with a few others still shows its share; and while the whole process used
+/// at least [`BUSY_PROCESS_SHARE`] of its cores in the window, no thread counts as
+/// asleep (the cores are what they wait for). The price, said plainly: this census
+/// sees a slow mount a few milliseconds later than `/proc` does, a process busy
+/// computing elsewhere does not grow the pool for its slow calls, and a machine
+/// loaded many times over by *other* processes can look like sleep.
 #[cfg(not(loom))]
-struct Seen {
-    id: usize,
-    /// Its step count (odd while it runs a job), and since when it shows it.
-    steps: usize,
-    since: Instant,
-    /// Stuck at this look (see [`Inner::census`]), and not answered yet.
-    stuck: bool,
-    /// Threads were started on account of this job already.
-    answered: bool,
-    /// Busy and asleep in the kernel at that look.
-    asleep: bool,
+#[derive(Default)]
+pub(super) struct CpuClocks {
+    /// Per thread number: CPU time and wall time at the start of its window, and
+    /// the verdict of its last closed window.
+    threads: Vec<(usize, Duration, Instant, Option<RunState>)>,
+    /// The process's CPU time and wall time at the start of its window, and whether
+    /// it kept its cores busy in its last closed one.
+    process: Option<(Duration, Instant)>,
+    process_busy: bool,
 }
 
-/// One look at the pool's threads ([`Inner::census`]).
+/// The shortest window over which [`CpuClocks`] judges a thread.
 #[cfg(not(loom))]
-struct Census {
-    /// Threads that exist.
-    threads: usize,
-    /// Busy threads not running (asleep in the kernel), stuck or not.
-    asleep: usize,
-    /// Busy threads running.
-    computing: usize,
-    /// Asleep threads stuck (asleep at the last look too) and not answered yet.
-    asleep_stuck: usize,
-    /// Running threads on one job for [`LONG_JOB`] and not answered yet.
-    long: usize,
-}
+const CPU_WINDOW: Duration = Duration::from_millis(4);
+
+/// The share of wall time below which a busy thread counts as asleep by its CPU
+/// clock: a thread making 1 ms calls to a slow mount uses 1–2 % of it (10–20 µs of
+/// CPU a call), one computing on a machine oversubscribed 30 times still gets 3 %.
+#[cfg(not(loom))]
+const ASLEEP_CPU_SHARE: f64 = 0.03;
+
+/// See [`CpuClocks`]: the share of the process's cores in use above which threads
+/// that did not advance count as preempted rather than asleep.
+#[cfg(not(loom))]
+const BUSY_PROCESS_SHARE: f64 = 0.5;
 
 #[cfg(not(loom))]
-impl Census {
-    /// Threads to start for `queued` waiting jobs, while at most `computing_cap`
-    /// threads may compute at once.
-    fn wanted(&self, queued: usize, computing_cap: usize) -> usize {
-        let wanted = if self.asleep_stuck > 0 && self.asleep == self.threads {
-            // Every thread asleep: the work waits rather than computes.
-            queued
-        } else {
-            let for_long = usize::from(self.long > 0 && self.computing < computing_cap);
-            2 * self.asleep_stuck + for_long
-        };
-        wanted.min(queued)
+impl CpuClocks {
+    fn states(
+        &mut self,
+        threads: &[(usize, usize, usize, Option<Duration>)],
+        now: Instant,
+        cores: usize,
+    ) -> Vec<Sample> {
+        if let Some(cpu) = process_cpu_time() {
+            match self.process {
+                Some((before, since)) if now.saturating_duration_since(since) >= CPU_WINDOW => {
+                    let wall = now.saturating_duration_since(since).as_secs_f64() * cores as f64;
+                    let used = cpu.saturating_sub(before).as_secs_f64();
+                    self.process_busy = used >= BUSY_PROCESS_SHARE * wall;
+                    self.process = Some((cpu, now));
+                }
+                Some(_) => {}
+                None => self.process = Some((cpu, now)),
+            }
+        }
+        let mut next = Vec::with_capacity(threads.len());
+        let samples = threads
+            .iter()
+            .map(|&(id, steps, _, cpu)| {
+                let busy = steps % 2 == 1;
+                let entry = self.threads.iter().find(|entry| entry.0 == id).copied();
+                let mut kept = match (entry, cpu) {
+                    // Not busy: its window starts again at its next job.
+                    (_, None) => None,
+                    (_, Some(_)) if !busy => None,
+                    (None, Some(cpu)) => Some((id, cpu, now, None)),
+                    (Some((_, before, since, verdict)), Some(cpu)) => {
+                        let wall = now.saturating_duration_since(since);
+                        if wall >= CPU_WINDOW {
+                            let used = cpu.saturating_sub(before).as_secs_f64();
+                            let asleep =
+                                used < ASLEEP_CPU_SHARE * wall.as_secs_f64() && !self.process_busy;
+                            let verdict = if asleep {
+                                RunState::Asleep
+                            } else {
+                                RunState::Running
+                            };
+                            Some((id, cpu, now, Some(verdict)))
+                        } else {
+                            Some((id, before, since, verdict))
+                        }
+                    }
+                };
+                let state = busy.then(|| {
+                    kept.as_ref()
+                        .and_then(|entry| entry.3)
+                        .unwrap_or(RunState::Unknown)
+                });
+                if let Some(entry) = kept.take() {
+                    next.push(entry);
+                }
+                Sample { id, steps, state }
+            })
+            .collect();
+        self.threads = next;
+        samples
     }
 }
+
+/// The CPU time this whole process has used, if the system will say.
+#[cfg(not(loom))]
+fn process_cpu_time() -> Option<Duration> {
+    clock_time(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// The CPU time thread `pthread` (a live pool thread's `pthread_t`) has used, if the
+/// system will say.
+#[cfg(not(loom))]
+fn cpu_time(pthread: usize) -> Option<Duration> {
+    if pthread == 0 {
+        return None;
+    }
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `pthread` is the `pthread_t` of a thread that has not exited (the
+    // caller holds the lock it leaves before exiting); `clock` is writable.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    let rc = unsafe { libc::pthread_getcpuclockid(pthread as libc::pthread_t, &mut clock) };
+    if rc != 0 {
+        return None;
+    }
+    clock_time(clock)
+}
+
+/// `clock_gettime(clock)` as a duration.
+#[cfg(not(loom))]
+fn clock_time(clock: libc::clockid_t) -> Option<Duration> {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock` is a valid clock id just returned; `time` is writable.
+    if unsafe { libc::clock_gettime(clock, &mut time) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(time.tv_sec).ok()?;
+    let nanos = u32::try_from(time.tv_nsec).ok()?;
+    Some(Duration::new(secs, nanos))
+}
+
+/// The watcher's stack: it only samples and starts threads.
+#[cfg(not(loom))]
+const WATCHER_STACK: usize = 64 * 1024;

@@ -1,0 +1,500 @@
+//! The growth rule: how many threads the pool runs, decided in one place.
+//!
+//! # The rule
+//!
+//! A job that *runs* (a cached `stat`, an `open` of a warm inode) keeps a core busy;
+//! a job that *sleeps* (an NFS server thinking, a slow disk, a hung mount) keeps only
+//! a thread. On the first kind, more threads than cores only take turns on the same
+//! cores and pay for it in context switches (measured on 2 cores: `open`+`close` with
+//! 64 in flight ran 15–25 % faster on 2 threads than on 6). On the second kind,
+//! threads are what overlaps the waits: on a mount that answers in 10 ms, 256 calls
+//! in flight take 10 ms on 256 threads and 40 ms on 64. So:
+//!
+//! 1. **At a push** ([`on_push`]): a searching thread will find the job (do nothing);
+//!    else wake a sleeping thread; else, below `eager_threads` (one per core, at least
+//!    2), start one; else every thread is busy: raise *demand*, which starts or wakes
+//!    the watcher (`watch.rs`).
+//! 2. **At each watcher tick** ([`on_tick`]), while demand is up, the sampler reports
+//!    each busy thread's state (running, asleep in the kernel, or unknown where the
+//!    OS will not say) and [`look`] classifies it against the last look:
+//!    - *asleep-stuck*: asleep now and at the last look (the same job, or short jobs
+//!      one after another, such as NFS `stat`s answered in 0.1 ms: those are never
+//!      seen twice, but their thread is asleep at look after look). One asleep sample
+//!      alone never counts, so a cached `stat` that sleeps on a lock now and then does
+//!      not grow the pool;
+//!    - *long*: running one job for [`LONG_JOB`], so the jobs queued behind it would
+//!      otherwise wait for its whole run;
+//!    - a thread whose state cannot be read (*unknown*) is treated as computing:
+//!      the long-job rule and the cap of two computing threads per core apply to
+//!      it, and it never counts as asleep. Unknown means unknown: counting it as
+//!      asleep would grow a pool of CPU-bound jobs to `max_threads`.
+//!
+//!    Then it starts: if every thread is asleep and one is stuck, a thread for each
+//!    queued job at once (the work waits rather than computes, so a pool facing a slow
+//!    mount grows in one step instead of doubling per tick); otherwise two threads per
+//!    asleep-stuck thread, and one for long jobs while fewer than two threads per
+//!    core compute. Never more than jobs wait, never past
+//!    `max_threads`, nothing while a thread is searching (it is about to take a job).
+//! 3. **A stuck thread is answered once per job**: the threads started on its account
+//!    are its answer, and it counts again only on its next job (counting it at every
+//!    tick made 300 jobs of 200 ms of CPU grow the pool to 64 threads within 80 ms).
+//!    A thread asleep in short jobs is on a new job at every look, so it counts at
+//!    every look while jobs wait: sleeping jobs are what more threads are for.
+//! 4. **Retiring** is not decided here: a thread that sleeps `idle_timeout` without
+//!    being woken exits (`sched.rs`), and sleepers are woken newest first, so the
+//!    threads a burst started are the ones that go once the burst is over.
+//!
+//! The states come from a *sleep census* (`watch.rs`): on Linux each thread's state
+//! in `/proc/self/task` (`R` running, anything else asleep); without `/proc` (other
+//! systems, or [`PoolBuilder::sleep_census`](super::PoolBuilder::sleep_census) off),
+//! each thread's CPU clock over windows of a few milliseconds (under 3 % of the
+//! wall time: asleep). Until a thread's first window closes it is unknown, so that
+//! census sees a sleeping thread a few milliseconds later, and it takes a thread
+//! preempted on a machine oversubscribed 30 times by other processes for one asleep
+//! (see `CpuClocks` in `watch.rs`).
+//!
+//! # Why a pure function
+//!
+//! The functions here take a snapshot and return an action: no locks, no clocks, no
+//! `/proc`. The scheduler and the watcher gather the snapshot and carry the action
+//! out; the tests below check the rule on a table of snapshots instead of timing.
+
+// Under loom every thread starts eagerly and the watcher never runs (`watch.rs`).
+#![cfg_attr(loom, allow(dead_code))]
+
+use std::time::{Duration, Instant};
+
+/// A job that keeps its thread computing this long gets company: jobs queued
+/// behind it start on a new thread and share the cores, instead of waiting for it.
+/// Much longer than a scheduler time slice, so a cheap job that was only preempted
+/// never counts; short enough that a small job queued behind a long hash waits
+/// tens of milliseconds, not the hash's whole run.
+pub(super) const LONG_JOB: Duration = Duration::from_millis(50);
+
+/// How many threads may compute at once per core before long jobs stop getting
+/// company: the cores are shared without being flooded.
+pub(super) const COMPUTING_PER_CORE: usize = 2;
+
+/// Threads started for each asleep-stuck thread when not every thread sleeps.
+pub(super) const STARTS_PER_ASLEEP_STUCK: usize = 2;
+
+/// What a push should do (see rule 1 in the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PushAction {
+    /// A thread is searching and will find the job; or every thread is busy, the
+    /// pool is full or the watcher already has demand.
+    Nothing,
+    /// Grant a wake-up to a sleeping thread.
+    Wake,
+    /// Start one thread.
+    Start,
+    /// Raise the watcher's demand (starting the watcher if none runs).
+    RaiseDemand,
+}
+
+/// The state a push sees, under the sleep lock.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PushView {
+    /// Threads awake and looking for a job.
+    pub(super) searching: usize,
+    /// Threads asleep with no wake-up granted yet.
+    pub(super) unwoken_sleepers: usize,
+    /// Threads that exist.
+    pub(super) alive: usize,
+    /// Threads started without asking the watcher.
+    pub(super) eager_threads: usize,
+    pub(super) max_threads: usize,
+    /// The watcher's demand is already up.
+    pub(super) demand_up: bool,
+}
+
+/// Rule 1: what a push does.
+pub(super) fn on_push(view: PushView) -> PushAction {
+    if view.searching > 0 {
+        // A searcher looks at the queues again after it stops searching, and the push
+        // happened before the pusher saw it searching: it will find the job.
+        PushAction::Nothing
+    } else if view.unwoken_sleepers > 0 {
+        PushAction::Wake
+    } else if view.alive < view.eager_threads.min(view.max_threads) {
+        PushAction::Start
+    } else if view.alive < view.max_threads && !view.demand_up {
+        // Every thread is busy: the first to finish will find the job; if they sleep
+        // in the kernel instead, the watcher starts more.
+        PushAction::RaiseDemand
+    } else {
+        PushAction::Nothing
+    }
+}
+
+/// What the sampler could tell of a busy thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunState {
+    /// On a core, or ready to run (`R`).
+    Running,
+    /// Asleep in the kernel: on I/O, a slow `open`, a lock or a channel.
+    Asleep,
+    /// The system would not say.
+    Unknown,
+}
+
+/// One pool thread at one look.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Sample {
+    /// The thread's number in the pool.
+    pub(super) id: usize,
+    /// Jobs started plus jobs finished: odd while it runs one.
+    pub(super) steps: usize,
+    /// Its state, sampled only while busy (`None` when idle).
+    pub(super) state: Option<RunState>,
+}
+
+/// What the rule remembers of one thread from the last look.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Seen {
+    id: usize,
+    /// Its step count at that look, and since when it showed it.
+    steps: usize,
+    since: Instant,
+    /// Stuck at that look and not answered before it.
+    stuck: bool,
+    /// Threads were started on account of this job already.
+    answered: bool,
+    /// Busy and asleep in the kernel at that look.
+    asleep: bool,
+}
+
+/// One look at the pool's threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Census {
+    /// Threads that exist.
+    pub(super) threads: usize,
+    /// Busy threads asleep in the kernel, stuck or not.
+    pub(super) asleep: usize,
+    /// Busy threads running.
+    pub(super) computing: usize,
+    /// Asleep threads stuck (asleep at the last look too) and not answered yet.
+    pub(super) asleep_stuck: usize,
+    /// Running threads on one job for [`LONG_JOB`] and not answered yet.
+    pub(super) long: usize,
+}
+
+/// Classifies each thread of `samples` against `last_seen` (see rule 2), and
+/// replaces `last_seen` with this look.
+pub(super) fn look(samples: &[Sample], last_seen: &mut Vec<Seen>, now: Instant) -> Census {
+    let mut census = Census {
+        threads: samples.len(),
+        ..Census::default()
+    };
+    let mut seen = Vec::with_capacity(samples.len());
+    for sample in samples {
+        let previous = last_seen.iter().find(|seen| seen.id == sample.id);
+        // The same job as at the last look.
+        let same_job = previous.filter(|seen| seen.steps == sample.steps);
+        let mut entry = Seen {
+            id: sample.id,
+            steps: sample.steps,
+            since: same_job.map_or(now, |seen| seen.since),
+            answered: same_job.is_some_and(|seen| seen.answered),
+            stuck: false,
+            asleep: false,
+        };
+        let on_one_job_for = now.saturating_duration_since(entry.since);
+        let busy = sample.steps % 2 == 1;
+        match sample.state.filter(|_| busy) {
+            None => {}
+            Some(RunState::Asleep) => {
+                entry.asleep = true;
+                census.asleep += 1;
+                // Asleep in a job at the last look too: whether one long job or many
+                // short ones, this thread spends its jobs waiting.
+                let slept_before = previous.is_some_and(|seen| seen.asleep);
+                if (same_job.is_some() || slept_before) && !entry.answered {
+                    entry.stuck = true;
+                    census.asleep_stuck += 1;
+                }
+            }
+            // Unknown is treated as computing: it never counts as asleep.
+            Some(RunState::Running | RunState::Unknown) => {
+                census.computing += 1;
+                if same_job.is_some() && !entry.answered && on_one_job_for >= LONG_JOB {
+                    entry.stuck = true;
+                    census.long += 1;
+                }
+            }
+        }
+        seen.push(entry);
+    }
+    *last_seen = seen;
+    census
+}
+
+/// The pool as a tick sees it, beside the census.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TickView {
+    /// Jobs queued, not yet taken.
+    pub(super) queued: usize,
+    /// Threads searching (about to take a job).
+    pub(super) searching: usize,
+    /// Threads that exist.
+    pub(super) alive: usize,
+    pub(super) max_threads: usize,
+    /// Cores the pool may compute on (its eager threads).
+    pub(super) cores: usize,
+}
+
+/// Rule 2: how many threads a tick starts.
+pub(super) fn on_tick(view: TickView, census: &Census) -> usize {
+    if view.queued == 0 || view.searching > 0 {
+        return 0;
+    }
+    let wanted = if census.asleep_stuck > 0 && census.asleep == census.threads {
+        // Every thread asleep: the work waits rather than computes.
+        view.queued
+    } else {
+        let for_long =
+            usize::from(census.long > 0 && census.computing < COMPUTING_PER_CORE * view.cores);
+        STARTS_PER_ASLEEP_STUCK * census.asleep_stuck + for_long
+    };
+    wanted
+        .min(view.queued)
+        .min(view.max_threads.saturating_sub(view.alive))
+}
+
+/// Rule 3: once a tick started threads, every thread stuck at this look has had
+/// its answer.
+pub(super) fn mark_answered(last_seen: &mut [Seen]) {
+    for seen in last_seen {
+        seen.answered |= seen.stuck;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: Option<RunState> = None;
+    const RUN: Option<RunState> = Some(RunState::Running);
+    const SLEEP: Option<RunState> = Some(RunState::Asleep);
+    const UNKNOWN: Option<RunState> = Some(RunState::Unknown);
+
+    /// A look: milliseconds since the first, and `(steps, state)` of threads 0, 1, ...
+    type Looks<'a> = &'a [(u64, &'a [(usize, Option<RunState>)])];
+
+    fn push(searching: usize, unwoken: usize, alive: usize, demand_up: bool) -> PushAction {
+        on_push(PushView {
+            searching,
+            unwoken_sleepers: unwoken,
+            alive,
+            eager_threads: 2,
+            max_threads: 512,
+            demand_up,
+        })
+    }
+
+    #[test]
+    fn a_push_wakes_starts_or_raises_demand_in_that_order() {
+        use PushAction::*;
+        // (searching, unwoken sleepers, alive, demand up) -> action
+        let table = [
+            ((1, 1, 2, false), Nothing),
+            ((0, 1, 2, false), Wake),
+            ((0, 0, 0, false), Start),
+            ((0, 0, 1, false), Start),
+            ((0, 0, 2, false), RaiseDemand),
+            ((0, 0, 2, true), Nothing),
+            ((0, 0, 300, false), RaiseDemand),
+            ((0, 0, 512, false), Nothing),
+        ];
+        for ((searching, unwoken, alive, demand), action) in table {
+            assert_eq!(
+                push(searching, unwoken, alive, demand),
+                action,
+                "searching {searching}, unwoken {unwoken}, alive {alive}, demand {demand}"
+            );
+        }
+    }
+
+    #[test]
+    fn eager_threads_never_pass_max_threads() {
+        let view = PushView {
+            searching: 0,
+            unwoken_sleepers: 0,
+            alive: 1,
+            eager_threads: 2,
+            max_threads: 1,
+            demand_up: false,
+        };
+        assert_eq!(on_push(view), PushAction::Nothing);
+    }
+
+    /// Runs a sequence of looks, each `(ms since start, [(steps, state)])` for
+    /// threads 0, 1, ..., and returns how many threads each look's tick starts,
+    /// with `queued` jobs waiting and `alive` = the number of threads.
+    fn ticks(queued: usize, looks: Looks<'_>) -> Vec<usize> {
+        let start = Instant::now();
+        let mut last_seen = Vec::new();
+        looks
+            .iter()
+            .map(|(ms, threads)| {
+                let samples: Vec<Sample> = threads
+                    .iter()
+                    .enumerate()
+                    .map(|(id, &(steps, state))| Sample { id, steps, state })
+                    .collect();
+                let now = start + Duration::from_millis(*ms);
+                let census = look(&samples, &mut last_seen, now);
+                let view = TickView {
+                    queued,
+                    searching: 0,
+                    alive: samples.len(),
+                    max_threads: 512,
+                    cores: 2,
+                };
+                let started = on_tick(view, &census);
+                if started > 0 {
+                    mark_answered(&mut last_seen);
+                }
+                started
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_asleep_sample_never_grows_the_pool() {
+        // A cached stat that slept on a lock once: seen asleep at one look only.
+        assert_eq!(ticks(100, &[(0, &[(1, SLEEP), (1, RUN)])]), [0]);
+        assert_eq!(
+            ticks(
+                100,
+                &[(0, &[(1, SLEEP), (1, RUN)]), (1, &[(3, RUN), (3, RUN)])]
+            ),
+            [0, 0]
+        );
+    }
+
+    #[test]
+    fn every_thread_asleep_twice_starts_a_thread_per_queued_job() {
+        // A slow mount: both threads asleep at two looks, 300 jobs waiting.
+        let looks: Looks<'_> = &[
+            (0, &[(1, SLEEP), (1, SLEEP)]),
+            (1, &[(1, SLEEP), (1, SLEEP)]),
+        ];
+        assert_eq!(ticks(300, looks), [0, 300]);
+        // Never more than the queue.
+        assert_eq!(ticks(5, looks), [0, 5]);
+    }
+
+    #[test]
+    fn short_sleeping_jobs_count_even_when_the_job_changed() {
+        // Jobs shorter than a tick: a new job at every look, asleep at each.
+        let looks: Looks<'_> = &[
+            (0, &[(1, SLEEP), (1, SLEEP)]),
+            (1, &[(5, SLEEP), (9, SLEEP)]),
+        ];
+        assert_eq!(ticks(300, looks), [0, 300]);
+    }
+
+    #[test]
+    fn some_threads_asleep_start_two_each() {
+        // Thread 0 asleep on one job, thread 1 computing: two threads for thread 0.
+        let looks: Looks<'_> = &[(0, &[(1, SLEEP), (1, RUN)]), (1, &[(1, SLEEP), (3, RUN)])];
+        assert_eq!(ticks(300, looks), [0, STARTS_PER_ASLEEP_STUCK]);
+    }
+
+    #[test]
+    fn a_stuck_thread_is_answered_once_per_job() {
+        let looks: Looks<'_> = &[
+            (0, &[(1, SLEEP), (1, RUN)]),
+            (1, &[(1, SLEEP), (3, RUN)]),
+            (2, &[(1, SLEEP), (5, RUN)]),
+            // Its next job, asleep again: counts again.
+            (3, &[(3, SLEEP), (7, RUN)]),
+        ];
+        assert_eq!(ticks(300, looks), [0, 2, 0, 2]);
+    }
+
+    #[test]
+    fn cached_work_never_grows_the_pool() {
+        // Busy threads that run, on new jobs at every look.
+        let looks: Looks<'_> = &[
+            (0, &[(1, RUN), (1, RUN)]),
+            (1, &[(3, RUN), (5, RUN)]),
+            (2, &[(9, RUN), (7, RUN)]),
+            (100, &[(11, RUN), (13, RUN)]),
+        ];
+        assert_eq!(ticks(300, looks), [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_long_computation_gets_one_thread_while_cores_are_not_flooded() {
+        let looks: Looks<'_> = &[
+            (0, &[(1, RUN), (1, RUN)]),
+            (LONG_JOB.as_millis() as u64, &[(1, RUN), (3, RUN)]),
+        ];
+        assert_eq!(ticks(300, looks), [0, 1]);
+        // Already COMPUTING_PER_CORE per core computing: no more.
+        let crowded: Vec<(usize, Option<RunState>)> = vec![(1, RUN); COMPUTING_PER_CORE * 2];
+        let looks: Looks<'_> = &[(0, &crowded), (LONG_JOB.as_millis() as u64, &crowded)];
+        assert_eq!(ticks(300, looks), [0, 0]);
+    }
+
+    #[test]
+    fn unknown_state_is_treated_as_computing() {
+        let long = LONG_JOB.as_millis() as u64;
+        // Unknown threads, however long on one job and however many looks: never
+        // the all-asleep burst, only the long-job rule's one thread.
+        let looks: Looks<'_> = &[
+            (0, &[(1, UNKNOWN), (1, UNKNOWN)]),
+            (1, &[(1, UNKNOWN), (1, UNKNOWN)]),
+            (long, &[(1, UNKNOWN), (1, UNKNOWN)]),
+        ];
+        assert_eq!(ticks(300, looks), [0, 0, 1]);
+        // And not while two threads per core compute (or might).
+        let crowded: Vec<(usize, Option<RunState>)> = vec![(1, UNKNOWN); COMPUTING_PER_CORE * 2];
+        let looks: Looks<'_> = &[(0, &crowded), (long, &crowded)];
+        assert_eq!(ticks(300, looks), [0, 0]);
+        // An unknown thread beside asleep ones keeps the burst off: two per asleep.
+        let looks: Looks<'_> = &[
+            (0, &[(1, SLEEP), (1, UNKNOWN)]),
+            (1, &[(1, SLEEP), (1, UNKNOWN)]),
+        ];
+        assert_eq!(ticks(300, looks), [0, STARTS_PER_ASLEEP_STUCK]);
+    }
+
+    #[test]
+    fn idle_threads_are_not_classified() {
+        let looks: Looks<'_> = &[(0, &[(2, IDLE), (1, SLEEP)]), (1, &[(2, IDLE), (1, SLEEP)])];
+        // Thread 1 asleep-stuck, thread 0 idle: not every thread asleep, so two.
+        assert_eq!(ticks(300, looks), [0, 2]);
+    }
+
+    #[test]
+    fn a_tick_never_starts_past_max_threads_or_while_a_thread_searches() {
+        let census = Census {
+            threads: 2,
+            asleep: 2,
+            asleep_stuck: 2,
+            ..Census::default()
+        };
+        let view = TickView {
+            queued: 1000,
+            searching: 0,
+            alive: 500,
+            max_threads: 512,
+            cores: 2,
+        };
+        assert_eq!(on_tick(view, &census), 12);
+        assert_eq!(
+            on_tick(
+                TickView {
+                    searching: 1,
+                    ..view
+                },
+                &census
+            ),
+            0
+        );
+        assert_eq!(on_tick(TickView { queued: 0, ..view }, &census), 0);
+    }
+}
