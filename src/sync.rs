@@ -68,6 +68,8 @@ pub(crate) use std::sync::atomic::AtomicUsize as HintUsize;
 
 /// std's `OnceLock` in both builds: for process-wide facts computed once (the
 /// `FileType` of each `d_type`, `read_dir.rs`) that no model checks.
+// Only Unix listings learn `FileType`s (`fs/read_dir.rs`) so far.
+#[cfg_attr(not(unix), allow(unused_imports))]
 pub(crate) use std::sync::OnceLock;
 
 /// std's `Arc` in both builds: for pointers that are unsized into trait objects

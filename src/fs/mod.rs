@@ -25,6 +25,7 @@
 
 mod batch;
 mod close;
+#[cfg(unix)]
 pub(crate) mod dir;
 mod error;
 mod file;
@@ -296,8 +297,6 @@ fn write_whole(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// `copy_file_range` or `sendfile` through `io::copy`), closing both files
 /// explicitly: a failed close of `to` is a `close` error naming `to`.
 fn copy_whole(from: &Path, to: &Path) -> io::Result<u64> {
-    use std::os::unix::fs::OpenOptionsExt;
-
     let reader = std::fs::File::open(from)?;
     close::then_close(reader, from, |mut reader| {
         let meta = reader.metadata()?;
@@ -308,11 +307,13 @@ fn copy_whole(from: &Path, to: &Path) -> io::Result<u64> {
             ));
         }
         let perm = meta.permissions();
-        let writer = std::fs::OpenOptions::new()
-            .mode(std::os::unix::fs::PermissionsExt::mode(&perm))
-            .write(true)
-            .create(true)
-            .truncate(true)
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // Created with the source's permission bits, as std does (Windows has no
+        // mode: its read-only flag is set below).
+        #[cfg(unix)]
+        crate::sys::set_mode(&mut options, crate::sys::mode_of(&perm));
+        let writer = options
             .open(to)
             .map_err(|err| with_path("create", to, err))?;
         close::then_close(writer, to, |mut writer| {

@@ -12,19 +12,30 @@ use std::fmt;
 use std::fs::{FileType, Metadata};
 use std::future::Future;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
-
+#[cfg(unix)]
 use super::dir::Dir;
 use super::error::with_path;
-use super::lane::{Lane, Resource};
+use super::lane::Lane;
+#[cfg(unix)]
+use super::lane::Resource;
 use crate::pool::{BlockingTask, Pool};
-use crate::sync::{DynArc as Arc, OnceLock};
+use crate::sync::DynArc as Arc;
+#[cfg(unix)]
+use crate::sync::OnceLock;
+
+// Unix lists with the crate's own `readdir(3)` stream (`dir.rs`: `d_type`, `d_ino`,
+// closedir's error); Windows with std's `ReadDir` (`read_dir/windows.rs`), whose
+// entries carry their type from `FindNextFileW` already.
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::open_dir;
+#[cfg(windows)]
+use windows::{read_batch, Dir};
 
 /// Entries read per pool trip.
 ///
@@ -59,6 +70,7 @@ pub const READ_DIR_BATCH: usize = 256;
 /// std's own `read_dir` 31–39 ms.
 const READ_AHEAD: usize = 2;
 
+#[cfg(unix)]
 impl Resource for Dir {
     fn close(self) -> io::Result<()> {
         // `closedir`'s error, returned (std's `ReadDir` asserts on it in `Drop`).
@@ -69,15 +81,16 @@ impl Resource for Dir {
 /// Opens the directory `path` as a stream, as `opendir(3)` does (`O_DIRECTORY`,
 /// `O_NONBLOCK` so a FIFO swapped in cannot block the open, close-on-exec); std's
 /// open retries `EINTR`.
+#[cfg(unix)]
 pub(crate) fn open_dir(path: &Path) -> io::Result<Dir> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
-        .open(path)?;
-    Dir::new(OwnedFd::from(file))
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    crate::sys::set_custom_flags(&mut options, crate::sys::OPEN_DIR_FLAGS);
+    Dir::new(crate::sys::into_owned_fd(options.open(path)?))
 }
 
 /// Slots of [`KNOWN_TYPES`]: one per `d_type` value (`DT_*` are 4-bit).
+#[cfg(unix)]
 const D_TYPES: usize = 16;
 
 /// std's `FileType` for each `d_type`, learned from the first entry of that type this
@@ -88,29 +101,19 @@ const D_TYPES: usize = 16;
 /// entry of a type serves every entry of it. (Its `==` also compares the permission
 /// bits of the entry it came from; std's own `FileType`s from a listing and from a
 /// `stat` already differ there.)
+#[cfg(unix)]
 static KNOWN_TYPES: [OnceLock<FileType>; D_TYPES] = [const { OnceLock::new() }; D_TYPES];
 
-/// The `d_type` that `file_type` stands for.
-fn d_type_of(file_type: FileType) -> u8 {
-    use std::os::unix::fs::FileTypeExt;
-    match () {
-        _ if file_type.is_dir() => libc::DT_DIR,
-        _ if file_type.is_file() => libc::DT_REG,
-        _ if file_type.is_symlink() => libc::DT_LNK,
-        _ if file_type.is_fifo() => libc::DT_FIFO,
-        _ if file_type.is_socket() => libc::DT_SOCK,
-        _ if file_type.is_block_device() => libc::DT_BLK,
-        _ if file_type.is_char_device() => libc::DT_CHR,
-        _ => libc::DT_UNKNOWN,
-    }
-}
+#[cfg(unix)]
+use crate::sys::d_type_of;
 
 /// The type of the entry `name` of `dir` that the listing gave as `d_type`; `None` if
 /// the file system gave none (or the entry vanished before its first-of-a-type
 /// `lstat`): [`DirEntry::file_type`] then asks with `lstat`.
+#[cfg(unix)]
 fn file_type_from(d_type: u8, dir: &Path, name: &OsStr) -> Option<FileType> {
     let slot = KNOWN_TYPES.get(usize::from(d_type))?;
-    if d_type == libc::DT_UNKNOWN {
+    if d_type == crate::sys::DT_UNKNOWN {
         return None;
     }
     if let Some(known) = slot.get() {
@@ -144,6 +147,7 @@ struct Batch {
 struct RawEntry {
     /// `names[name.0..name.1]` of its batch.
     name: (usize, usize),
+    #[cfg(unix)]
     ino: u64,
     file_type: Option<FileType>,
 }
@@ -288,7 +292,14 @@ impl ReadDir {
                 return Poll::Ready(match entry {
                     Ok(raw) => Ok(Some(DirEntry {
                         dir: self.path.clone(),
-                        name: OsStr::from_bytes(&self.names[raw.name.0..raw.name.1]).to_owned(),
+                        // SAFETY: on Unix any bytes are an `OsStr`; on Windows
+                        // `names[name.0..name.1]` are the encoded bytes of one whole
+                        // name, pushed by `read_dir/windows.rs` in this process.
+                        name: unsafe {
+                            OsStr::from_encoded_bytes_unchecked(&self.names[raw.name.0..raw.name.1])
+                        }
+                        .to_owned(),
+                        #[cfg(unix)]
                         ino: raw.ino,
                         file_type: raw.file_type,
                         pool: self.pool.clone(),
@@ -359,6 +370,7 @@ impl futures_core::FusedStream for ReadDir {
 
 /// One pool trip: up to [`READ_DIR_BATCH`] entries of the stream of `path`. An error
 /// ends the listing (as std's `ReadDir` does): it is the batch's last entry.
+#[cfg(unix)]
 fn read_batch(stream: &mut Dir, path: &Path) -> Batch {
     let mut entries = Vec::with_capacity(READ_DIR_BATCH);
     let mut names = Vec::with_capacity(READ_DIR_BATCH * 16);
@@ -368,7 +380,7 @@ fn read_batch(stream: &mut Dir, path: &Path) -> Batch {
             Ok(Some(entry)) => {
                 let start = names.len();
                 names.extend_from_slice(entry.name.to_bytes());
-                let name = OsStr::from_bytes(&names[start..]);
+                let name = crate::sys::os_str_from_bytes(&names[start..]);
                 let file_type = file_type_from(entry.d_type, path, name);
                 entries.push(Ok(RawEntry {
                     name: (start, names.len()),
@@ -445,6 +457,7 @@ pub struct DirEntry {
     /// The directory's path as given to `read_dir`, shared by its entries.
     dir: Arc<Path>,
     name: OsString,
+    #[cfg(unix)]
     ino: u64,
     /// The type the listing gave (`d_type`), if it gave one.
     file_type: Option<FileType>,
@@ -496,7 +509,7 @@ impl DirEntry {
         self.name.clone()
     }
 
-    /// The inode number the listing gave.
+    /// The inode number the listing gave. Unix only (a Windows listing gives none).
     ///
     /// # Examples
     ///
@@ -516,6 +529,8 @@ impl DirEntry {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn ino(&self) -> u64 {
         self.ino
     }

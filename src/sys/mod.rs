@@ -38,8 +38,9 @@ pub(crate) use linux::voluntary_switches;
 pub(crate) use unix::close_fd;
 #[cfg(unix)]
 pub(crate) use unix::{
-    close_file, closed_anyway, descriptor_limit, exhaustion_hint, is_not_seekable, read_at,
-    set_custom_flags, set_mode, write_at,
+    close_file, closed_anyway, d_type_of, descriptor_limit, exhaustion_hint, into_owned_fd,
+    is_not_seekable, mode_of, os_str_from_bytes, read_at, set_custom_flags, set_mode, write_at,
+    DT_UNKNOWN, OPEN_DIR_FLAGS,
 };
 #[cfg(not(target_os = "linux"))]
 pub(crate) use unknown_threads::voluntary_switches;

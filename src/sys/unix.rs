@@ -111,3 +111,43 @@ pub(crate) fn set_mode(options: &mut OpenOptions, mode: u32) {
 pub(crate) fn set_custom_flags(options: &mut OpenOptions, flags: i32) {
     options.custom_flags(flags);
 }
+
+/// The flags `opendir(3)` opens a directory with, besides read and close-on-exec:
+/// `O_DIRECTORY`, and `O_NONBLOCK` so that a FIFO swapped in cannot block the open.
+pub(crate) const OPEN_DIR_FLAGS: i32 = libc::O_DIRECTORY | libc::O_NONBLOCK;
+
+/// `d_type` of an entry whose type the file system did not give.
+pub(crate) const DT_UNKNOWN: u8 = libc::DT_UNKNOWN;
+
+/// `file`'s descriptor, owned (for `fdopendir`).
+pub(crate) fn into_owned_fd(file: File) -> OwnedFd {
+    OwnedFd::from(file)
+}
+
+/// The bytes of a name, as an `OsStr` (on Unix any bytes are one).
+pub(crate) fn os_str_from_bytes(bytes: &[u8]) -> &std::ffi::OsStr {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(bytes)
+}
+
+/// The `d_type` (`DT_*`) that `file_type` stands for.
+pub(crate) fn d_type_of(file_type: std::fs::FileType) -> u8 {
+    use std::os::unix::fs::FileTypeExt;
+    match () {
+        _ if file_type.is_dir() => libc::DT_DIR,
+        _ if file_type.is_file() => libc::DT_REG,
+        _ if file_type.is_symlink() => libc::DT_LNK,
+        _ if file_type.is_fifo() => libc::DT_FIFO,
+        _ if file_type.is_socket() => libc::DT_SOCK,
+        _ if file_type.is_block_device() => libc::DT_BLK,
+        _ if file_type.is_char_device() => libc::DT_CHR,
+        _ => libc::DT_UNKNOWN,
+    }
+}
+
+/// The permission bits of `permissions`, for the `mode` of a file created to match
+/// (`fs::copy`).
+pub(crate) fn mode_of(permissions: &std::fs::Permissions) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    permissions.mode()
+}
