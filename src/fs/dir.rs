@@ -17,6 +17,8 @@ use std::ptr::NonNull;
 
 /// `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)`: the entry `name` of the open directory
 /// `dirfd` itself, not what a symlink there points to.
+// Used by the Linux-only bounded `remove_dir_all` (`remove.rs`).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn fstatat_nofollow(dirfd: RawFd, name: &CStr) -> io::Result<libc::stat> {
     let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `dirfd` is open for the call; `name` is NUL-terminated; `stat` is
@@ -88,6 +90,8 @@ impl Dir {
         }
     }
 
+    // Used by the Linux-only bounded `remove_dir_all` (`remove.rs`).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn fd(&self) -> RawFd {
         // SAFETY: `stream` is a valid open stream until drop.
         unsafe { libc::dirfd(self.stream.as_ptr()) }
@@ -95,6 +99,7 @@ impl Dir {
 
     /// The next entry other than `.` and `..`: its name and whether it is a
     /// directory (`None`: the file system did not say).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn next_entry(&mut self) -> io::Result<Option<(CString, Option<bool>)>> {
         Ok(self.next_raw()?.map(|entry| {
             let is_dir = match entry.d_type {

@@ -343,7 +343,8 @@ impl PoolBuilder {
             descriptor_budget,
             thread_name,
             stack_size: self.stack_size,
-            sleep_census: self.sleep_census.unwrap_or(true),
+            // On by default where there is a `/proc` to read (Linux).
+            sleep_census: self.sleep_census.unwrap_or(crate::sys::HAS_THREAD_STATES),
         })
     }
 }

@@ -53,6 +53,7 @@ use super::sched::{wait_until, Inner};
 #[cfg(not(loom))]
 use crate::sync::{lock, thread, Arc};
 use crate::sync::{DynArc, HintUsize, Ordering};
+use crate::sys;
 
 /// The first tick after demand appears, and the tick after a blocked thread was seen.
 #[cfg_attr(loom, allow(dead_code))]
@@ -69,9 +70,11 @@ pub(super) const MAX_TICK: Duration = Duration::from_millis(2);
 /// Only the owning thread writes; the watcher reads. The counts feed a heuristic,
 /// not a synchronisation, so they are relaxed atomics that loom need not see.
 pub(super) struct Progress {
-    /// The kernel thread id (Linux's `gettid`), 0 until registered.
+    /// The kernel thread id (Linux's `gettid`), 0 until registered or where the
+    /// system has none to read states by (`sys::current_thread_id`).
     tid: HintUsize,
-    /// The thread's `pthread_t`, for its CPU clock (the census without `/proc`).
+    /// The thread's `pthread_t` on Unix, for its CPU clock (the census without
+    /// `/proc`); 0 where the system gives none (`sys::current_thread_clock`).
     pthread: HintUsize,
     steps: HintUsize,
 }
@@ -87,16 +90,10 @@ impl Progress {
 
     /// Called once by the pool thread this belongs to, on that thread.
     pub(super) fn register_current_thread(&self) {
-        // SAFETY: `gettid(2)` takes no arguments, touches no memory and cannot fail.
-        let tid = unsafe { libc::gettid() };
-        self.tid
-            .store(usize::try_from(tid).unwrap_or(0), Ordering::Relaxed);
-        // SAFETY: `pthread_self` takes no arguments and cannot fail.
-        let pthread = unsafe { libc::pthread_self() };
-        // `pthread_t` is an integer or a pointer, depending on the libc: kept as an
-        // opaque number, only ever given back to `pthread_getcpuclockid`.
-        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
-        self.pthread.store(pthread as usize, Ordering::Relaxed);
+        self.tid.store(sys::current_thread_id(), Ordering::Relaxed);
+        // An opaque number, only ever given back to `sys::thread_cpu_time`.
+        self.pthread
+            .store(sys::current_thread_clock(), Ordering::Relaxed);
     }
 
     /// The owning thread took a job (the count turns odd).
@@ -117,22 +114,14 @@ impl Progress {
 /// `open`, or `D`, uninterruptible, e.g. NFS or disk I/O), `Unknown` when it cannot
 /// be read (no `/proc`, or `census` off).
 pub(super) fn sample_state(tid: usize, census: bool) -> RunState {
-    if !census || tid == 0 {
+    if !census {
         return RunState::Unknown;
     }
-    let Ok(stat) = std::fs::read(format!("/proc/self/task/{tid}/stat")) else {
-        return RunState::Unknown;
-    };
-    // `pid (comm) state ...`: the name may hold spaces and parentheses, so the state
-    // is the first byte after the *last* `) `.
-    let state = stat
-        .iter()
-        .rposition(|&byte| byte == b')')
-        .and_then(|close| stat.get(close + 2));
-    match state {
-        Some(b'R') => RunState::Running,
-        Some(_) => RunState::Asleep,
-        None => RunState::Unknown,
+    // `/proc/self/task/<tid>/stat` on Linux; unknown elsewhere (`sys/`).
+    match sys::thread_state(tid) {
+        sys::ThreadState::Running => RunState::Running,
+        sys::ThreadState::Asleep => RunState::Asleep,
+        sys::ThreadState::Unknown => RunState::Unknown,
     }
 }
 
@@ -367,44 +356,19 @@ impl CpuClocks {
     }
 }
 
-/// The CPU time this whole process has used, if the system will say.
+/// The CPU time this whole process has used, if the system will say (`sys/`).
 #[cfg(not(loom))]
 fn process_cpu_time() -> Option<Duration> {
-    clock_time(libc::CLOCK_PROCESS_CPUTIME_ID)
+    sys::process_cpu_time()
 }
 
-/// The CPU time thread `pthread` (a live pool thread's `pthread_t`) has used, if the
-/// system will say.
+/// The CPU time of the thread `pthread` names (a live pool thread's
+/// `sys::current_thread_clock`), if the system will say: its clock on Linux and
+/// FreeBSD, `thread_info` on macOS, unknown on Windows (`sys/`). The caller holds
+/// the lock the thread leaves before it exits.
 #[cfg(not(loom))]
 fn cpu_time(pthread: usize) -> Option<Duration> {
-    if pthread == 0 {
-        return None;
-    }
-    let mut clock: libc::clockid_t = 0;
-    // SAFETY: `pthread` is the `pthread_t` of a thread that has not exited (the
-    // caller holds the lock it leaves before exiting); `clock` is writable.
-    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
-    let rc = unsafe { libc::pthread_getcpuclockid(pthread as libc::pthread_t, &mut clock) };
-    if rc != 0 {
-        return None;
-    }
-    clock_time(clock)
-}
-
-/// `clock_gettime(clock)` as a duration.
-#[cfg(not(loom))]
-fn clock_time(clock: libc::clockid_t) -> Option<Duration> {
-    let mut time = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `clock` is a valid clock id just returned; `time` is writable.
-    if unsafe { libc::clock_gettime(clock, &mut time) } != 0 {
-        return None;
-    }
-    let secs = u64::try_from(time.tv_sec).ok()?;
-    let nanos = u32::try_from(time.tv_nsec).ok()?;
-    Some(Duration::new(secs, nanos))
+    sys::thread_cpu_time(pthread)
 }
 
 /// The watcher's stack: it only samples and starts threads.

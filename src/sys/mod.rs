@@ -9,6 +9,7 @@
 //! | what | Linux | macOS, FreeBSD, other Unix | Windows |
 //! |---|---|---|---|
 //! | a pool thread's state, for the watcher | `/proc/self/task/<tid>/stat` | unknown | unknown |
+//! | a thread's CPU time (the watcher's census without `/proc`) | `pthread_getcpuclockid` | FreeBSD the same; macOS `thread_info` | unknown |
 //! | how often a thread slept, for `metadata_batch` | `getrusage(RUSAGE_THREAD)` | unknown | unknown |
 //! | the limit the default budget is sized from | soft `RLIMIT_NOFILE` | the same; macOS at most `OPEN_MAX` | `WINDOWS_HANDLE_LIMIT` (8192) |
 //! | close | `close(2)`; `EINTR` means closed | the same (see [`close_file`]) | `CloseHandle` |
@@ -16,7 +17,8 @@
 //! | open flags | `mode`, `custom_flags` | the same | `access_mode`, `share_mode`, `custom_flags`, `attributes`, `security_qos_flags` |
 //!
 //! Invariants every system keeps:
-//! - "unknown" is never guessed into an answer: a `None` from
+//! - "unknown" is never guessed into an answer: [`ThreadState::Unknown`] is neither
+//!   running nor asleep, a `None` CPU time is not zero, and a `None` from
 //!   [`voluntary_switches`] is not "never slept"; the callers say what they do
 //!   without the answer;
 //! - [`close_file`] releases the descriptor or handle exactly once, whatever it
@@ -32,28 +34,61 @@ mod unix;
 mod windows;
 
 #[cfg(target_os = "linux")]
-pub(crate) use linux::voluntary_switches;
+pub(crate) use linux::{current_thread_id, thread_state, voluntary_switches, HAS_THREAD_STATES};
 #[cfg(unix)]
 #[cfg(target_os = "linux")]
 pub(crate) use unix::close_fd;
 #[cfg(unix)]
 pub(crate) use unix::{
-    close_file, closed_anyway, d_type_of, descriptor_limit, exhaustion_hint, into_owned_fd,
-    is_not_seekable, mode_of, os_str_from_bytes, read_at, set_custom_flags, set_mode, write_at,
-    DT_UNKNOWN, OPEN_DIR_FLAGS,
+    close_file, closed_anyway, current_thread_clock, d_type_of, descriptor_limit, exhaustion_hint,
+    into_owned_fd, is_not_seekable, mode_of, os_str_from_bytes, process_cpu_time, read_at,
+    set_custom_flags, set_mode, thread_cpu_time, write_at, DT_UNKNOWN, OPEN_DIR_FLAGS,
 };
 #[cfg(not(target_os = "linux"))]
-pub(crate) use unknown_threads::voluntary_switches;
+pub(crate) use unknown_threads::{
+    current_thread_id, thread_state, voluntary_switches, HAS_THREAD_STATES,
+};
 #[cfg(windows)]
 pub(crate) use windows::{
-    close_file, descriptor_limit, exhaustion_hint, is_not_seekable, read_at, set_access_mode,
-    set_attributes, set_custom_flags, set_security_qos_flags, set_share_mode, write_at,
+    close_file, current_thread_clock, descriptor_limit, exhaustion_hint, is_not_seekable,
+    process_cpu_time, read_at, set_access_mode, set_attributes, set_custom_flags,
+    set_security_qos_flags, set_share_mode, thread_cpu_time, write_at,
 };
 
-/// Where the system keeps no per-thread state the crate can read: every answer is
-/// "unknown".
+/// What the pool watcher can learn of one pool thread's state at one look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) enum ThreadState {
+    /// On a core, or waiting for one (Linux state `R`): computing.
+    Running,
+    /// Asleep in the kernel: on I/O (`D`), or interruptibly (`S`: a slow `open`, a
+    /// futex, a pipe).
+    Asleep,
+    /// The system would not say (no `/proc`, no thread id, a read that failed).
+    /// Neither running nor asleep.
+    Unknown,
+}
+
+/// Where the system has no `/proc` to read a thread's state from, or no count of a
+/// thread's sleeps: every answer is "unknown". (The pool watcher then judges threads
+/// by their CPU clocks, where the system has them: [`thread_cpu_time`].)
 #[cfg(not(target_os = "linux"))]
 mod unknown_threads {
+    use super::ThreadState;
+
+    /// The sleep census (`/proc`) is not there: off by default.
+    pub(crate) const HAS_THREAD_STATES: bool = false;
+
+    /// The calling thread's id for [`thread_state`]: none (0) here.
+    pub(crate) fn current_thread_id() -> usize {
+        0
+    }
+
+    /// Always [`ThreadState::Unknown`].
+    pub(crate) fn thread_state(_tid: usize) -> ThreadState {
+        ThreadState::Unknown
+    }
+
     /// How often the calling thread slept in the kernel: unknown here.
     pub(crate) fn voluntary_switches() -> Option<u64> {
         None

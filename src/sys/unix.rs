@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::time::Duration;
 
 /// `OPEN_MAX` of macOS's `<sys/syslimits.h>` (the libc crate does not have it): the
 /// most descriptors a process gets, whatever `RLIMIT_NOFILE` says.
@@ -150,4 +151,95 @@ pub(crate) fn d_type_of(file_type: std::fs::FileType) -> u8 {
 pub(crate) fn mode_of(permissions: &std::fs::Permissions) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     permissions.mode()
+}
+
+/// A number naming the calling thread for [`thread_cpu_time`]: its `pthread_t`
+/// (an integer or a pointer, depending on the libc), kept opaque and only ever given
+/// back to [`thread_cpu_time`]. 0 names no thread.
+pub(crate) fn current_thread_clock() -> usize {
+    // SAFETY: `pthread_self` takes no arguments and cannot fail.
+    let pthread = unsafe { libc::pthread_self() };
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    let token = pthread as usize;
+    token
+}
+
+/// The CPU time the thread named by `token` ([`current_thread_clock`]) has used,
+/// if the system will say. The thread must not have exited (the caller keeps it
+/// alive, as the pool does under its stealers lock).
+///
+/// Linux and FreeBSD: its `pthread_getcpuclockid` clock. macOS: `thread_info` of
+/// its Mach thread (user plus system time).
+pub(crate) fn thread_cpu_time(token: usize) -> Option<Duration> {
+    if token == 0 {
+        return None;
+    }
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    let pthread = token as libc::pthread_t;
+    thread_cpu_time_of(pthread)
+}
+
+#[cfg(not(target_vendor = "apple"))]
+fn thread_cpu_time_of(pthread: libc::pthread_t) -> Option<Duration> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `pthread` is the `pthread_t` of a thread that has not exited (see
+    // `thread_cpu_time`); `clock` is writable.
+    let rc = unsafe { libc::pthread_getcpuclockid(pthread, &mut clock) };
+    if rc != 0 {
+        return None;
+    }
+    clock_time(clock)
+}
+
+#[cfg(target_vendor = "apple")]
+fn thread_cpu_time_of(pthread: libc::pthread_t) -> Option<Duration> {
+    // SAFETY: `pthread` is a live thread (see `thread_cpu_time`); the port comes
+    // without a new reference, so there is none to give back.
+    let port = unsafe { libc::pthread_mach_thread_np(pthread) };
+    // SAFETY: all-zero is a valid `thread_basic_info` (plain integers).
+    let mut info: libc::thread_basic_info = unsafe { std::mem::zeroed() };
+    let mut count = (std::mem::size_of::<libc::thread_basic_info>()
+        / std::mem::size_of::<libc::integer_t>())
+        as libc::mach_msg_type_number_t;
+    // SAFETY: `info` is writable and `count` says how many `integer_t` it holds;
+    // `thread_info` writes at most that many.
+    let rc = unsafe {
+        libc::thread_info(
+            port,
+            libc::THREAD_BASIC_INFO as libc::thread_flavor_t,
+            std::ptr::addr_of_mut!(info).cast(),
+            &mut count,
+        )
+    };
+    if rc != libc::KERN_SUCCESS {
+        return None;
+    }
+    let micros = |time: libc::time_value_t| {
+        u64::try_from(time.seconds).unwrap_or(0) * 1_000_000
+            + u64::try_from(time.microseconds).unwrap_or(0)
+    };
+    Some(Duration::from_micros(
+        micros(info.user_time) + micros(info.system_time),
+    ))
+}
+
+/// The CPU time this whole process has used (`CLOCK_PROCESS_CPUTIME_ID`), if the
+/// system will say.
+pub(crate) fn process_cpu_time() -> Option<Duration> {
+    clock_time(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// `clock_gettime(clock)` as a duration.
+fn clock_time(clock: libc::clockid_t) -> Option<Duration> {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `time` is writable; an invalid `clock` is an error, not UB.
+    if unsafe { libc::clock_gettime(clock, &mut time) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(time.tv_sec).ok()?;
+    let nanos = u32::try_from(time.tv_nsec).ok()?;
+    Some(Duration::new(secs, nanos))
 }

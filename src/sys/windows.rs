@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::os::windows::fs::{FileExt, OpenOptionsExt};
 use std::os::windows::io::{AsRawHandle, IntoRawHandle, RawHandle};
+use std::time::Duration;
 
 /// The handle count the default descriptor budget is sized from on Windows, which
 /// has no `RLIMIT_NOFILE`: a process may hold about 16 million handles, bounded by
@@ -118,4 +119,21 @@ pub(crate) fn set_attributes(options: &mut OpenOptions, attributes: u32) {
 /// `SECURITY_SQOS_PRESENT` flags (`OpenOptionsExt::security_qos_flags`).
 pub(crate) fn set_security_qos_flags(options: &mut OpenOptions, flags: u32) {
     options.security_qos_flags(flags);
+}
+
+/// A number naming the calling thread for [`thread_cpu_time`]: none (0) here yet.
+/// (`GetThreadTimes` would need a thread handle opened and closed per pool thread.)
+pub(crate) fn current_thread_clock() -> usize {
+    0
+}
+
+/// A thread's CPU time: unknown here.
+pub(crate) fn thread_cpu_time(_token: usize) -> Option<Duration> {
+    None
+}
+
+/// The process's CPU time: unknown here (without the threads' own, it is of no
+/// use to the watcher).
+pub(crate) fn process_cpu_time() -> Option<Duration> {
+    None
 }
