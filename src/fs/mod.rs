@@ -33,6 +33,7 @@ pub(crate) mod lane;
 mod poll_io;
 mod read_dir;
 mod remove;
+mod walk;
 
 use std::fmt;
 use std::fs::{Metadata, Permissions};
@@ -46,6 +47,10 @@ pub use self::batch::{MAX_BATCH_CHUNK, MIN_BATCH_CHUNK};
 pub use self::error::{os_error, PathError};
 pub use self::file::{File, OpenOptions, MAX_TRANSFER};
 pub use self::read_dir::{DirEntry, ReadDir, READ_DIR_BATCH};
+pub use self::walk::{
+    walk, Walk, WalkEntry, WalkOptions, WalkProgress, COOP_BUDGET, MAX_BUFFERED_ENTRIES,
+    MAX_DIRS_IN_FLIGHT,
+};
 
 use self::error::with_path;
 use crate::pool::Pool;
