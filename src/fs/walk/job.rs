@@ -15,9 +15,7 @@
 
 use std::fs::{FileType, Metadata};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::task::Waker;
 
 use super::{Config, Shared, WalkEntry};
@@ -29,28 +27,61 @@ use crate::sync::{lock, DynArc as Arc, Ordering};
 /// directory: a dropped walk stops a huge directory's job within this many stats.
 const STOP_CHECK_EVERY: usize = 64;
 
-/// A directory an ancestor chain passes through (device and inode), for finding
-/// symlink loops when links are followed.
+/// What tells two directories apart: device and inode on Unix. Elsewhere std has no
+/// stable file id, so the canonical path stands in (one `canonicalize` per directory
+/// entered, only when links are followed).
+#[cfg(unix)]
+type DirId = (u64, u64);
+#[cfg(not(unix))]
+type DirId = PathBuf;
+
+/// The identity of the directory at `path` whose metadata is `meta`.
+#[cfg(unix)]
+fn dir_id(_path: &Path, meta: &Metadata) -> io::Result<DirId> {
+    use std::os::unix::fs::MetadataExt;
+    Ok((meta.dev(), meta.ino()))
+}
+#[cfg(not(unix))]
+fn dir_id(path: &Path, _meta: &Metadata) -> io::Result<DirId> {
+    std::fs::canonicalize(path)
+}
+
+/// The device a directory is on, for `same_file_system` (Unix only: std has no
+/// stable volume id elsewhere, so there the option changes nothing).
+#[cfg(unix)]
+pub(super) fn device(meta: &Metadata) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Some(meta.dev())
+}
+#[cfg(not(unix))]
+pub(super) fn device(_meta: &Metadata) -> Option<u64> {
+    None
+}
+
+/// A directory an ancestor chain passes through, for finding symlink loops when
+/// links are followed.
 pub(super) struct Ancestor {
-    dev: u64,
-    ino: u64,
+    id: DirId,
     parent: Option<Arc<Ancestor>>,
 }
 
 impl Ancestor {
-    pub(super) fn new(meta: &Metadata, parent: Option<Arc<Ancestor>>) -> Arc<Ancestor> {
-        Arc::new(Ancestor {
-            dev: meta.dev(),
-            ino: meta.ino(),
+    pub(super) fn new(
+        path: &Path,
+        meta: &Metadata,
+        parent: Option<Arc<Ancestor>>,
+    ) -> io::Result<Arc<Ancestor>> {
+        Ok(Arc::new(Ancestor {
+            id: dir_id(path, meta)?,
             parent,
-        })
+        }))
     }
 
-    /// Whether `meta` is this directory or one of its ancestors.
-    fn contains(self: &Arc<Self>, meta: &Metadata) -> bool {
+    /// Whether `id` is this directory or one of its ancestors.
+    fn contains(self: &Arc<Self>, id: &DirId) -> bool {
         let mut next = Some(self);
         while let Some(dir) = next {
-            if dir.dev == meta.dev() && dir.ino == meta.ino() {
+            if dir.id == *id {
                 return true;
             }
             next = dir.parent.as_ref();
@@ -107,12 +138,29 @@ pub(super) fn stat_root(config: &Config, path: PathBuf, id: u64) -> (Listing, Op
         }
     };
     let descend = meta.is_dir() && config.max_depth > 0;
+    let ancestors = match config.follow_links && descend {
+        true => match Ancestor::new(&path, &meta, None) {
+            Ok(chain) => Some(chain),
+            Err(err) => {
+                listing.items.push(Item {
+                    entry: Err(with_path("canonicalize", &path, err)),
+                    descend: false,
+                });
+                return (listing, None);
+            }
+        },
+        false => None,
+    };
     let task = descend.then(|| DirTask {
         id: 0,
         path: path.clone(),
         depth: 0,
-        ancestors: config.follow_links.then(|| Ancestor::new(&meta, None)),
-        root_dev: config.same_file_system.then(|| meta.dev()),
+        ancestors,
+        root_dev: if config.same_file_system {
+            device(&meta)
+        } else {
+            None
+        },
     });
     listing.items.push(Item {
         entry: Ok(WalkEntry {
@@ -169,7 +217,12 @@ pub(super) fn read_directory(shared: &Shared, task: DirTask, permit: Permit) -> 
     if config.sorted {
         // Every path has the same parent, so byte order of the paths is byte order
         // of the names: walkdir's `sort_by_file_name`.
-        names.sort_unstable_by(|a, b| a.1.as_os_str().as_bytes().cmp(b.1.as_os_str().as_bytes()));
+        // (`as_encoded_bytes` is the bytes on Unix, and sorts like the names elsewhere.)
+        names.sort_unstable_by(|a, b| {
+            a.1.as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.1.as_os_str().as_encoded_bytes())
+        });
     }
     listing
         .items
@@ -245,15 +298,22 @@ fn examine(
     }
     if let (true, Some(dev), Some(m)) = (descend, task.root_dev, &meta) {
         // Another file system: listed, not entered.
-        descend = m.dev() == dev;
+        descend = device(m) == Some(dev);
     }
     let mut ancestors = None;
     if let (true, Some(chain), Some(m)) = (descend, &task.ancestors, &meta) {
-        if chain.contains(m) {
+        let id = match dir_id(&path, m) {
+            Ok(id) => id,
+            Err(err) => return failed("canonicalize", &path, err),
+        };
+        if chain.contains(&id) {
             let err = io::Error::other("a symlink loop: this directory is its own ancestor");
             return failed("walk", &path, err);
         }
-        ancestors = Some(Ancestor::new(m, Some(chain.clone())));
+        ancestors = Some(Arc::new(Ancestor {
+            id,
+            parent: Some(chain.clone()),
+        }));
     }
     if descend {
         children.push(DirTask {

@@ -176,7 +176,8 @@ impl WalkOptions {
     /// Follow symlinks: an entry that is a link is reported as what it points to
     /// (its type and metadata), and a link to a directory is walked into. A link
     /// that leads back to one of its own ancestors is an error for that entry (a
-    /// loop), never an endless walk; a dangling link is an error too.
+    /// loop), never an endless walk; a dangling link is an error too. Ancestors are
+    /// told apart by device and inode (on Windows, by canonical path).
     ///
     /// # Examples
     ///
@@ -204,7 +205,8 @@ impl WalkOptions {
     }
 
     /// Stay on the root's file system: a directory on another device (a mount
-    /// point) is handed out, but not walked into.
+    /// point) is handed out, but not walked into. Unix only: on Windows std has no
+    /// stable volume id, and this option changes nothing.
     ///
     /// # Examples
     ///
@@ -580,11 +582,20 @@ enum Next {
 /// An asynchronous walk of a directory tree; made by [`walk`], [`WalkOptions::walk`]
 /// or [`Fs::walk`](super::Fs::walk).
 ///
-/// Entries come with their metadata, read on the pool; see the [module
-/// docs](self) for how directories are scheduled and what bounds the memory. An
-/// unreadable directory or an entry that vanished is one `Err` naming the path, and
-/// the walk goes on with the next call. Dropping a walk stops it; it holds no
-/// descriptor itself (its jobs close theirs on the pool).
+/// Entries come with their metadata, read on the pool. An unreadable directory or
+/// an entry that vanished is one `Err` naming the path, and the walk goes on with the
+/// next call.
+///
+/// # How it runs
+///
+/// Each directory is one pool job: open (holding a permit of the pool's budget), read
+/// every name, stat each entry relative to the open directory, close, give the
+/// permit back. The walk starts those jobs from its own `poll`, up to
+/// [`MAX_DIRS_IN_FLIGHT`] at once, and none while [`MAX_BUFFERED_ENTRIES`] entries
+/// wait to be handed out: a consumer that stops reading stops the walk, with at most
+/// that many entries buffered plus the directories in flight (each read whole).
+/// Dropping a walk stops it: jobs not started are skipped, running ones stop and
+/// close their directory on the pool. The walk itself never holds a descriptor.
 ///
 /// # Examples
 ///
