@@ -1,4 +1,4 @@
-//! The descriptor budget: an async counting semaphore built on `event-listener`.
+//! The descriptor budget: an async counting semaphore with a FIFO queue of waiters.
 //!
 //! # The problem
 //!
@@ -8,25 +8,31 @@
 //! once. The budget is the back pressure: every descriptor the crate holds owns one
 //! [`Permit`], taken *before* `open(2)` and given back only *after* `close(2)` returned.
 //!
+//! # The answer: one lock, one queue
+//!
+//! The budget's state is a count of free units and a FIFO queue of waiters, under one
+//! mutex. Waiters are served strictly in arrival order: a release gives units to the
+//! head of the queue while the head's whole need fits, and stops at the first waiter
+//! it cannot serve. So a waiter for several units (a `copy` holds two descriptors) at
+//! the head keeps the units that come free until it has all it needs; single-unit
+//! acquirers that arrive later queue behind it instead of taking them, and steady
+//! single-unit traffic cannot starve it.
+//!
 //! # Invariants
 //!
-//! - `available + permits alive == capacity`, always; a [`Permit`] gives its unit back
-//!   exactly once, in its `Drop`.
-//! - No lost wake-ups. A release first makes the unit available, then notifies one
-//!   *additional* listener (`notify(1.additional())`): two releases in a row wake two
-//!   waiters, even if the first one has not run yet. A waiter that was notified but is
-//!   dropped before it took a unit passes the notification on (event-listener does this
-//!   when a notified listener is dropped), so a cancelled waiter never strands a permit.
-//! - A waiter re-checks for a unit *after* it started listening, so a release that lands
-//!   between its failed attempt and its `listen` is never missed.
-//! - Roughly first come, first served: a task that arrives while others wait does not try
-//!   the fast path, it queues behind them; event-listener notifies in listening order.
-//!   A newcomer's one look after it started listening (needed so a release between
-//!   its attempt and its `listen` is not missed) can still take a unit that was just
-//!   freed for a woken waiter, which then queues again: "roughly" means that.
-//! - A waiter for several units (a `copy` holds two descriptors) that is woken while
-//!   fewer are free passes its wake-up on, so a waiter behind it that needs fewer is
-//!   not left asleep next to a free unit.
+//! - `available + granted-not-yet-taken + permits alive == capacity`, always; a
+//!   [`Permit`] gives its units back exactly once, in its `Drop`.
+//! - After every change of the state, under the lock: the queue is empty, or its head
+//!   needs more units than are free. (Nothing can be served and is not.)
+//! - No lost wake-ups. A waiter is granted its units under the lock, removed from the
+//!   queue and woken after the lock is released; its next poll finds itself gone from
+//!   the queue and takes the units. Two releases in a row grant two waiters, whether
+//!   or not the first has run.
+//! - A cancelled waiter passes its wake-up on: dropping a waiter that was granted and
+//!   not yet polled gives its units back and serves the queue again; dropping the head
+//!   of the queue serves the waiters behind it if they now fit.
+//! - First come, first served: a newcomer (an [`Acquire`] polled for the first time,
+//!   or [`Budget::try_acquire`]) takes free units only when nobody is queued.
 
 use std::fmt;
 use std::future::Future;
@@ -34,9 +40,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use event_listener::{Event, EventListener, IntoNotification};
+use std::collections::VecDeque;
+use std::task::Waker;
 
-use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::sync::{lock, Arc, Mutex};
 
 /// Descriptors left to the rest of the program when the budget is sized from
 /// `RLIMIT_NOFILE`: at least this many, or a quarter of the soft limit if that is more.
@@ -132,19 +139,54 @@ pub struct Budget {
 struct Inner {
     /// The number of units this budget was created with; never changes.
     capacity: usize,
-    /// Units not held by any [`Permit`]: `capacity - permits alive`.
-    available: AtomicUsize,
-    /// [`Acquire`] futures that have failed the fast path and are queued (or about to
-    /// queue) on `event`; what [`Budget::waiters`] reports.
-    waiters: AtomicUsize,
-    /// Where waiters listen and releases notify.
-    event: Event,
-    /// Releases so far; lets a multi-unit waiter pass a wake-up on once per release.
-    releases: AtomicUsize,
-    /// Listeners of cancelled waiters, kept alive by the seeded bug of the loom model
-    /// `budget_cancelled_waiter_passes_wakeup_on`.
-    #[cfg(aopen_mutant = "acquire_drop_swallows_wakeup")]
-    graveyard: crate::sync::Mutex<Vec<EventListener>>,
+    /// Free units and the queue of waiters.
+    state: Mutex<State>,
+}
+
+/// What the budget's lock guards.
+struct State {
+    /// Units neither held by a [`Permit`] nor granted to a waiter that has not taken
+    /// them yet.
+    available: usize,
+    /// Waiters not yet served, in arrival order (so in increasing `id`).
+    queue: VecDeque<Waiter>,
+    /// The `id` the next waiter gets.
+    next_id: u64,
+    /// Waiters granted their units (gone from the queue) that have not taken them
+    /// yet: their next poll takes them, their drop gives them back.
+    granted: usize,
+}
+
+/// One queued [`Acquire`].
+struct Waiter {
+    /// Its place in line; an `Acquire` finds itself by it.
+    id: u64,
+    /// Units it needs at once.
+    units: usize,
+    /// Woken when it is granted.
+    waker: Waker,
+}
+
+impl State {
+    /// The position of waiter `id` in the queue; `None` once it was granted.
+    fn position(&self, id: u64) -> Option<usize> {
+        self.queue
+            .binary_search_by_key(&id, |waiter| waiter.id)
+            .ok()
+    }
+
+    /// Grants the head of the queue its units if they are all free, removing it from
+    /// the queue; returns its waker, to wake once the lock is released.
+    fn grant_head(&mut self) -> Option<Waker> {
+        let head = self.queue.front()?;
+        if head.units > self.available {
+            // FIFO: the head keeps what is free until it has all it needs.
+            return None;
+        }
+        self.available -= head.units;
+        self.granted += 1;
+        self.queue.pop_front().map(|waiter| waiter.waker)
+    }
 }
 
 impl Budget {
@@ -175,12 +217,12 @@ impl Budget {
         Budget {
             inner: Arc::new(Inner {
                 capacity,
-                available: AtomicUsize::new(capacity),
-                waiters: AtomicUsize::new(0),
-                event: Event::new(),
-                releases: AtomicUsize::new(0),
-                #[cfg(aopen_mutant = "acquire_drop_swallows_wakeup")]
-                graveyard: crate::sync::Mutex::new(Vec::new()),
+                state: Mutex::new(State {
+                    available: capacity,
+                    queue: VecDeque::new(),
+                    next_id: 0,
+                    granted: 0,
+                }),
             }),
         }
     }
@@ -236,9 +278,7 @@ impl Budget {
         Acquire {
             budget: self.clone(),
             units,
-            listener: None,
-            queued: false,
-            passed_on_at: None,
+            stage: Stage::New,
         }
     }
 
@@ -271,8 +311,10 @@ impl Budget {
 
     /// Takes a unit if one is free right now.
     ///
-    /// This does not queue behind tasks waiting in [`acquire`](Budget::acquire); it is
-    /// meant for callers that have something better to do than wait.
+    /// It never waits, and it does not jump the queue: while tasks wait in
+    /// [`acquire`](Budget::acquire), the units that come free are theirs, and this
+    /// returns `None`. It is meant for callers that have something better to do than
+    /// wait.
     ///
     /// # Examples
     ///
@@ -284,7 +326,7 @@ impl Budget {
     /// assert!(budget.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<Permit> {
-        if self.inner.take_units(1) {
+        if self.inner.take_as_newcomer(1) {
             Some(Permit {
                 budget: self.clone(),
                 units: 1,
@@ -304,7 +346,7 @@ impl Budget {
     /// assert_eq!(budget.available(), 2);
     /// ```
     pub fn available(&self) -> usize {
-        self.inner.available.load(Ordering::SeqCst)
+        lock(&self.inner.state).available
     }
 
     /// The number of units this budget was created with.
@@ -352,7 +394,7 @@ impl Budget {
     /// assert_eq!(budget.waiters(), 1);
     /// ```
     pub fn waiters(&self) -> usize {
-        self.inner.waiters.load(Ordering::SeqCst)
+        lock(&self.inner.state).queue.len()
     }
 }
 
@@ -367,38 +409,52 @@ impl fmt::Debug for Budget {
 }
 
 impl Inner {
-    /// Takes `units` units if that many are free. Never blocks.
-    fn take_units(&self, units: usize) -> bool {
-        let mut current = self.available.load(Ordering::SeqCst);
-        while current >= units {
-            match self.available.compare_exchange_weak(
-                current,
-                current - units,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => current = actual,
-            }
+    /// Takes `units` units for a newcomer: only if nobody is queued (they were first)
+    /// and that many are free. Never blocks.
+    fn take_as_newcomer(&self, units: usize) -> bool {
+        let mut state = lock(&self.state);
+        // Seeded bug for the loom model `budget_multi_unit_waiter_is_served_first`: a
+        // newcomer takes free units past the waiters queued before it.
+        #[cfg(aopen_mutant = "budget_newcomer_jumps_queue")]
+        let nobody_first = true;
+        #[cfg(not(aopen_mutant = "budget_newcomer_jumps_queue"))]
+        let nobody_first = state.queue.is_empty();
+        if nobody_first && state.available >= units {
+            state.available -= units;
+            return true;
         }
         false
     }
 
-    /// Gives `units` units back and wakes that many more waiters.
+    /// Gives `units` units back (a dropped permit, or a cancelled waiter's grant) and
+    /// serves the queue with them.
     fn release_units(&self, units: usize) {
         if units == 0 {
             return;
         }
-        // Make the units visible *before* notifying: a woken waiter must find them.
-        self.available.fetch_add(units, Ordering::SeqCst);
-        self.releases.fetch_add(1, Ordering::SeqCst);
-        #[cfg(not(aopen_mutant = "budget_plain_notify"))]
-        self.event.notify(units.additional());
-        // Seeded bug for the loom model: plain `notify(n)` is a no-op while n other
-        // listeners are notified and have not run yet, so a second release strands
-        // a unit.
+        let mut state = lock(&self.state);
+        state.available += units;
+        // Seeded bug for the loom model `budget_two_releases_wake_two_waiters`: like a
+        // plain `notify(n)`, which is a no-op while another notified listener has not
+        // run yet, this release serves nobody while a grant is untaken.
         #[cfg(aopen_mutant = "budget_plain_notify")]
-        self.event.notify(units);
+        if state.granted > 0 {
+            return;
+        }
+        drop(state);
+        self.serve();
+    }
+
+    /// Grants queued waiters in order while the head's need fits, waking each after
+    /// the lock is released.
+    fn serve(&self) {
+        loop {
+            let granted = lock(&self.state).grant_head();
+            match granted {
+                Some(waker) => waker.wake(),
+                None => return,
+            }
+        }
     }
 }
 
@@ -470,21 +526,25 @@ pub struct Acquire {
     budget: Budget,
     /// Units to take at once.
     units: usize,
-    /// Our place in the event's queue, once we have one.
-    listener: Option<EventListener>,
-    /// Whether this future is counted in `waiters`.
-    queued: bool,
-    /// The release count when this waiter last passed a wake-up on.
-    passed_on_at: Option<usize>,
+    /// Where this waiter is in its life.
+    stage: Stage,
+}
+
+/// The life of an [`Acquire`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Not polled yet: a newcomer.
+    New,
+    /// In the queue as waiter `id`, or granted (gone from the queue) and not polled
+    /// since.
+    Queued(u64),
+    /// Completed: its permit was handed out.
+    Done,
 }
 
 impl Acquire {
-    fn finish(&mut self) -> Poll<Permit> {
-        self.listener = None;
-        if self.queued {
-            self.queued = false;
-            self.budget.inner.waiters.fetch_sub(1, Ordering::SeqCst);
-        }
+    fn permit(&mut self) -> Poll<Permit> {
+        self.stage = Stage::Done;
         Poll::Ready(Permit {
             budget: self.budget.clone(),
             units: self.units,
@@ -497,70 +557,82 @@ impl Future for Acquire {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit> {
         let this = self.get_mut();
-        let inner = &*this.budget.inner;
-        loop {
-            match this.listener.as_mut() {
-                None => {
-                    // First poll, or woken and beaten to the unit by another task.
-                    // Newcomers take the fast path only when nobody is queued.
-                    if (this.queued || inner.waiters.load(Ordering::SeqCst) == 0)
-                        && inner.take_units(this.units)
-                    {
-                        return this.finish();
+        match this.stage {
+            Stage::New => {
+                if this.units == 0 || this.budget.inner.take_as_newcomer(this.units) {
+                    // Nobody queued and enough free: taken at once.
+                    return this.permit();
+                }
+                let mut state = lock(&this.budget.inner.state);
+                // Looked again under the lock: a release may have come in between.
+                if state.queue.is_empty() && state.available >= this.units {
+                    state.available -= this.units;
+                    drop(state);
+                    return this.permit();
+                }
+                // Queue at the back; a release grants us in turn and wakes `cx`.
+                let id = state.next_id;
+                state.next_id += 1;
+                state.queue.push_back(Waiter {
+                    id,
+                    units: this.units,
+                    waker: cx.waker().clone(),
+                });
+                this.stage = Stage::Queued(id);
+                Poll::Pending
+            }
+            Stage::Queued(id) => {
+                let mut state = lock(&this.budget.inner.state);
+                match state.position(id) {
+                    // Still waiting (a spurious poll): keep the newest waker.
+                    Some(at) => {
+                        let waiter = &mut state.queue[at];
+                        if !waiter.waker.will_wake(cx.waker()) {
+                            waiter.waker = cx.waker().clone();
+                        }
+                        Poll::Pending
                     }
-                    if !this.queued {
-                        this.queued = true;
-                        inner.waiters.fetch_add(1, Ordering::SeqCst);
-                    }
-                    this.listener = Some(inner.event.listen());
-                    // A release may have landed between the attempt and `listen`:
-                    // look again now that any later release will notify us.
-                    if inner.take_units(this.units) {
-                        return this.finish();
+                    // Gone from the queue: a release granted us our units.
+                    None => {
+                        state.granted -= 1;
+                        drop(state);
+                        this.permit()
                     }
                 }
-                Some(listener) => match Pin::new(listener).poll(cx) {
-                    Poll::Ready(()) => {
-                        // Notified: a unit was released. Try for it; if another task
-                        // took it, queue again (loop back to the `None` arm).
-                        this.listener = None;
-                        if inner.take_units(this.units) {
-                            return this.finish();
-                        }
-                        // Units are free, just not as many as we need (we wait for
-                        // several at once): the wake-up we used up was meant for
-                        // them, so pass it on before queueing again, or a waiter that
-                        // needs fewer would sleep next to a free unit.
-                        // Once per release: two such waiters must not wake each other
-                        // forever while the units they need are not there.
-                        let releases = inner.releases.load(Ordering::SeqCst);
-                        if inner.available.load(Ordering::SeqCst) > 0
-                            && this.passed_on_at != Some(releases)
-                        {
-                            this.passed_on_at = Some(releases);
-                            inner.event.notify(1.additional());
-                        }
-                    }
-                    Poll::Pending => return Poll::Pending,
-                },
             }
+            Stage::Done => panic!("aopen::budget::Acquire polled after it completed"),
         }
     }
 }
 
 impl Drop for Acquire {
     fn drop(&mut self) {
-        // Dropping the listener (if it was notified) passes the notification on.
-        #[cfg(not(aopen_mutant = "acquire_drop_swallows_wakeup"))]
-        drop(self.listener.take());
-        // Seeded bug for the loom model: a cancelled waiter keeps its wake-up (its
-        // listener is parked in the budget until the budget is dropped).
-        #[cfg(aopen_mutant = "acquire_drop_swallows_wakeup")]
-        if let Some(listener) = self.listener.take() {
-            crate::sync::lock(&self.budget.inner.graveyard).push(listener);
-        }
-        if self.queued {
-            self.budget.inner.waiters.fetch_sub(1, Ordering::SeqCst);
+        let Stage::Queued(id) = self.stage else {
+            // Never queued, or completed: nothing of the budget's to give back.
+            return;
+        };
+        let inner = &self.budget.inner;
+        let mut state = lock(&inner.state);
+        match state.position(id) {
+            Some(at) => {
+                // Still waiting: leave the line. If it was the head, those behind it
+                // may fit now.
+                state.queue.remove(at);
+                drop(state);
+                if at == 0 {
+                    inner.serve();
+                }
+            }
+            None => {
+                // Granted and never taken: the units go back, to the next in line.
+                state.granted -= 1;
+                drop(state);
+                // Seeded bug for the loom model
+                // `budget_cancelled_waiter_passes_wakeup_on`: a cancelled waiter keeps
+                // the units it was granted, and the next waiter sleeps on.
+                #[cfg(not(aopen_mutant = "acquire_drop_swallows_wakeup"))]
+                inner.release_units(self.units);
+            }
         }
     }
 }
@@ -568,7 +640,8 @@ impl Drop for Acquire {
 impl fmt::Debug for Acquire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
-            .field("queued", &self.queued)
+            .field("units", &self.units)
+            .field("stage", &self.stage)
             .finish_non_exhaustive()
     }
 }
@@ -636,7 +709,7 @@ mod tests {
     /// wake-up on once, but must not wake each other forever.
     #[test]
     fn multi_unit_waiters_do_not_ping_pong() {
-        use std::sync::atomic::AtomicUsize as Count;
+        use std::sync::atomic::{AtomicUsize as Count, Ordering};
         use std::sync::Arc as StdArc;
         use std::task::Wake;
 
@@ -692,6 +765,43 @@ mod tests {
         assert_eq!(woken.len(), 1, "{seen:?}");
         let mut cx = Context::from_waker(&wakers[woken[0]]);
         assert!(Pin::new(&mut waiters[woken[0]]).poll(&mut cx).is_ready());
+    }
+
+    /// A `copy` (two units at once) behind steady single-unit traffic: every round
+    /// one single-unit holder leaves and a new one arrives. Without FIFO grants the
+    /// newcomer takes the freed unit each time and the copy never sees two.
+    #[test]
+    fn a_multi_unit_waiter_is_not_starved_by_single_unit_traffic() {
+        const ROUNDS: usize = 100;
+        let budget = Budget::new(2);
+        let mut held: VecDeque<Permit> = (0..2).map(|_| budget.try_acquire().unwrap()).collect();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut copy = budget.acquire_units(2);
+        assert!(Pin::new(&mut copy).poll(&mut cx).is_pending());
+        let mut newcomers = Vec::new();
+        let mut served_in = None;
+        for round in 0..ROUNDS {
+            drop(held.pop_front());
+            let mut newcomer = budget.acquire();
+            match Pin::new(&mut newcomer).poll(&mut cx) {
+                Poll::Ready(permit) => held.push_back(permit),
+                Poll::Pending => newcomers.push(newcomer),
+            }
+            if let Poll::Ready(permit) = Pin::new(&mut copy).poll(&mut cx) {
+                served_in = Some(round);
+                drop(permit);
+                break;
+            }
+        }
+        assert_eq!(
+            served_in,
+            Some(1),
+            "the copy was not served in {ROUNDS} rounds of single-unit traffic"
+        );
+        // Its units went to the newcomers queued behind it, in order.
+        for mut newcomer in newcomers {
+            assert!(Pin::new(&mut newcomer).poll(&mut cx).is_ready());
+        }
     }
 
     #[test]

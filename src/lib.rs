@@ -266,4 +266,9 @@ pub use time::{sleep, sleep_until, Sleep};
 pub mod __internals {
     pub use crate::executor::parker::{waker, Parker};
     pub use crate::fs::lane::{open_in_lane, Lane, Resource};
+
+    /// A waiter for `units` units at once (what a `copy` takes), for the models.
+    pub fn acquire_units(budget: &crate::Budget, units: usize) -> crate::budget::Acquire {
+        budget.acquire_units(units)
+    }
 }

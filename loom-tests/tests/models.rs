@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
-use aopen::__internals::{open_in_lane, waker, Lane, Parker, Resource};
+use aopen::__internals::{acquire_units, open_in_lane, waker, Lane, Parker, Resource};
 use aopen::{Budget, LocalExecutor, Pool};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
@@ -231,8 +231,9 @@ fn permit_after_close() {
 /// Rule 3, wake-ups. Two waiters, two releases back to back: both waiters get a
 /// unit, even when the second release lands before the first woken waiter ran.
 ///
-/// Mutant `budget_plain_notify` (`notify(1)` instead of `notify(1.additional())`)
-/// strands the second unit: loom reports the deadlock.
+/// Mutant `budget_plain_notify` (a release serves nobody while another waiter's
+/// grant is untaken, as a plain `notify(1)` of event-listener did) strands the
+/// second unit: loom reports the deadlock.
 #[test]
 fn budget_two_releases_wake_two_waiters() {
     model("budget_two_releases_wake_two_waiters", || {
@@ -252,6 +253,49 @@ fn budget_two_releases_wake_two_waiters() {
         let permits: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
         assert_eq!(budget.available(), 0);
         drop(permits);
+        assert_eq!(budget.available(), 2);
+    });
+}
+
+/// Rule 3, fairness. A waiter for two units (a `copy`) queued while the budget is
+/// full is served before a single-unit newcomer that arrives while it waits, in
+/// whatever order the two units come back and the newcomer runs.
+///
+/// Mutant `budget_newcomer_jumps_queue` (a newcomer takes free units past the
+/// queue) lets the newcomer take the first unit freed: its check fails.
+#[test]
+fn budget_multi_unit_waiter_is_served_first() {
+    model("budget_multi_unit_waiter_is_served_first", || {
+        let budget = Budget::new(2);
+        let first = budget.try_acquire().unwrap();
+        let second = budget.try_acquire().unwrap();
+        let mut copy = acquire_units(&budget, 2);
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        // Queued first: the budget is full.
+        assert!(Pin::new(&mut copy).poll(&mut cx).is_pending());
+        let copy_served = Arc::new(AtomicBool::new(false));
+        let newcomer = {
+            let budget = budget.clone();
+            let copy_served = copy_served.clone();
+            thread::spawn(move || {
+                let permit = aopen::block_on(budget.acquire());
+                assert!(
+                    copy_served.load(Ordering::SeqCst),
+                    "a newcomer took a unit before the copy queued ahead of it"
+                );
+                drop(permit);
+            })
+        };
+        let releaser = thread::spawn(move || {
+            drop(first);
+            drop(second);
+        });
+        let permit = aopen::block_on(&mut copy);
+        copy_served.store(true, Ordering::SeqCst);
+        drop(permit);
+        releaser.join().unwrap();
+        newcomer.join().unwrap();
         assert_eq!(budget.available(), 2);
     });
 }
