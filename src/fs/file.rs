@@ -2,13 +2,24 @@
 //!
 //! A `File` is a [`Lane`] around a `std::fs::File`: every method queues one job in
 //! the lane (so they run in the order they were called, one at a time) and awaits it.
+//! The `&self` methods ([`read_at`](File::read_at), [`write_at`](File::write_at),
+//! [`metadata`](File::metadata), [`sync_all`](File::sync_all), ...) are plain
+//! functions that queue their job *at the call* and return a future of its result,
+//! so `let w = f.write_at(..); let s = f.sync_data(); s.await; w.await;` runs the
+//! write first: the order of the calls, not of the first polls. (The `&mut self`
+//! methods hold the file borrowed until they finish, so nothing can be called
+//! between their call and their first poll.) [`try_clone`](File::try_clone) is the
+//! one exception: it joins the lane once it has the permit of its new descriptor,
+//! which it may have to wait for.
 //! Buffers never cross to the pool: a read fills an owned buffer on the pool thread
 //! and copies it into the caller's slice after the job finished; a write copies the
 //! caller's bytes into an owned buffer first. A dropped future therefore never leaves
 //! a pool thread writing into freed memory.
 //!
-//! Cancellation: dropping an operation's future before it started skips it; after it
-//! started, it runs to the end on the pool and its result is dropped. Bytes a dropped
+//! Cancellation: dropping an operation's future before its job started skips the job
+//! (a `write_at` never awaited may so never happen; one whose job had started did,
+//! and nobody is told); after it started, it runs to the end on the pool and its
+//! result is dropped. Bytes a dropped
 //! `read` took from the file are lost (the file position moved), as with any reader
 //! that is cancelled; a dropped `write` may or may not have happened, but a write that
 //! returned `Ok(n)` did hand `n` bytes to `write(2)`. (The poll-based reads and writes
@@ -18,7 +29,7 @@
 
 use std::fmt;
 use std::fs::Metadata;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -226,12 +237,31 @@ impl File {
         F: FnOnce(&mut std::fs::File) -> io::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.check_open(operation)?;
+        self.queue(operation, op).await
+    }
+
+    /// Queues `op` in the file's lane *now*, at the call, and returns the future of
+    /// its result (its error names the path). The `&self` methods are built on it,
+    /// so their order in the lane is the order of the calls, not of the first polls.
+    ///
+    /// Dropping the future before `op` started skips `op`; once started, it runs to
+    /// the end and its result is dropped (see the module docs).
+    fn queue<T, F>(
+        &self,
+        operation: &'static str,
+        op: F,
+    ) -> impl Future<Output = io::Result<T>> + Send + 'static
+    where
+        F: FnOnce(&mut std::fs::File) -> io::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let queued = self.check_open(operation).map(|()| self.lane.submit(op));
         let path = self.path.clone();
-        self.lane
-            .submit(op)
-            .await
-            .map_err(|err| with_path(operation, &path, err))
+        async move {
+            queued?
+                .await
+                .map_err(|err| with_path(operation, &path, err))
+        }
     }
 
     /// Reads up to `buf.len()` bytes (at most [`MAX_TRANSFER`]); `Ok(0)` at end of
@@ -502,8 +532,8 @@ impl File {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn sync_all(&self) -> io::Result<()> {
-        self.run("fsync", |file| file.sync_all()).await
+    pub fn sync_all(&self) -> impl Future<Output = io::Result<()>> + Send + 'static {
+        self.queue("fsync", |file| file.sync_all())
     }
 
     /// Flushes data to the device (`fdatasync(2)`).
@@ -521,8 +551,8 @@ impl File {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn sync_data(&self) -> io::Result<()> {
-        self.run("fdatasync", |file| file.sync_data()).await
+    pub fn sync_data(&self) -> impl Future<Output = io::Result<()>> + Send + 'static {
+        self.queue("fdatasync", |file| file.sync_data())
     }
 
     /// Truncates or extends the file to `size` bytes.
@@ -546,12 +576,15 @@ impl File {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn set_len(&self, size: u64) -> io::Result<()> {
-        let result = self.run("truncate", move |file| file.set_len(size)).await;
-        if result.is_ok() {
-            self.poll.note_change();
+    pub fn set_len(&self, size: u64) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        let queued = self.queue("truncate", move |file| file.set_len(size));
+        async move {
+            let result = queued.await;
+            if result.is_ok() {
+                self.poll.note_change();
+            }
+            result
         }
-        result
     }
 
     /// The file's metadata (`fstat(2)`).
@@ -571,8 +604,8 @@ impl File {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn metadata(&self) -> io::Result<Metadata> {
-        self.run("stat", |file| file.metadata()).await
+    pub fn metadata(&self) -> impl Future<Output = io::Result<Metadata>> + Send + 'static {
+        self.queue("stat", |file| file.metadata())
     }
 
     /// Changes the file's permissions (`fchmod(2)`).
@@ -592,14 +625,20 @@ impl File {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn set_permissions(&self, perm: std::fs::Permissions) -> io::Result<()> {
-        self.run("chmod", move |file| file.set_permissions(perm))
-            .await
+    pub fn set_permissions(
+        &self,
+        perm: std::fs::Permissions,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'static {
+        self.queue("chmod", move |file| file.set_permissions(perm))
     }
 
     /// A second `File` for the same open file description (`dup(2)`), with its own
     /// permit of the pool's budget (this waits for one). On a budget of one, which
     /// this file holds, that wait could never end: `InvalidInput` at once instead.
+    ///
+    /// Unlike the other `&self` methods, the `dup` joins the file's lane once the
+    /// permit is there, not at the call (waiting for a permit inside the lane would
+    /// hold a pool thread and the lane behind it).
     ///
     /// # Examples
     /// ```
@@ -665,18 +704,23 @@ impl File {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    pub fn read_at<'a>(
+        &self,
+        buf: &'a mut [u8],
+        offset: u64,
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
         let len = buf.len().min(MAX_TRANSFER);
-        let data = self
-            .run("read", move |file| {
-                let mut owned = vec![0; len];
-                let n = retry_interrupted(|| sys::read_at(file, &mut owned, offset))?;
-                owned.truncate(n);
-                Ok(owned)
-            })
-            .await?;
-        buf[..data.len()].copy_from_slice(&data);
-        Ok(data.len())
+        let queued = self.queue("read", move |file| {
+            let mut owned = vec![0; len];
+            let n = retry_interrupted(|| sys::read_at(file, &mut owned, offset))?;
+            owned.truncate(n);
+            Ok(owned)
+        });
+        async move {
+            let data = queued.await?;
+            buf[..data.len()].copy_from_slice(&data);
+            Ok(data.len())
+        }
     }
 
     /// Writes up to `buf.len()` bytes at `offset` (`pwrite(2)`), without moving the
@@ -702,17 +746,22 @@ impl File {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+    pub fn write_at(
+        &self,
+        buf: &[u8],
+        offset: u64,
+    ) -> impl Future<Output = io::Result<usize>> + Send + '_ {
         let owned = buf[..buf.len().min(MAX_TRANSFER)].to_vec();
-        let result = self
-            .run("write", move |file| {
-                retry_interrupted(|| sys::write_at(file, &owned, offset))
-            })
-            .await;
-        if result.is_ok() {
-            self.poll.note_change();
+        let queued = self.queue("write", move |file| {
+            retry_interrupted(|| sys::write_at(file, &owned, offset))
+        });
+        async move {
+            let result = queued.await;
+            if result.is_ok() {
+                self.poll.note_change();
+            }
+            result
         }
-        result
     }
 
     /// Closes the file after every operation issued before, and reports what

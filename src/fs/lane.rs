@@ -118,6 +118,10 @@ impl<R: Resource> Lane<R> {
 
     /// Queues `op` behind every job issued before it. Dropping the returned task
     /// before `op` started skips it.
+    ///
+    /// The job's place is taken by this call, not when the task is first polled: the
+    /// `&self` methods of `File` call it when they are called, so their order in the
+    /// lane is the order of the calls.
     pub fn submit<F, T>(&self, op: F) -> BlockingTask<T>
     where
         F: FnOnce(&mut R) -> T + Send + 'static,

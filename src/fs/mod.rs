@@ -11,8 +11,10 @@
 //! 1. **Close after open.** If an `open` future is dropped while `open(2)` runs, the
 //!    descriptor it returns is closed on the pool (see `lane.rs`).
 //! 2. **Close after every operation.** Operations on one [`File`] run in the order
-//!    they were called; the close runs after all of them, also after operations
-//!    whose futures were dropped once they had started.
+//!    they were called (a `&self` method joins the file's lane at the call, not at
+//!    its first poll); the close runs after all of them, also after operations
+//!    whose futures were dropped once they had started. An operation whose future
+//!    was dropped before its job started is skipped.
 //! 3. **Budget.** At most `budget.capacity()` descriptors are held at once.
 //! 4. **Never block the caller.** Dropping a [`File`] or [`ReadDir`] queues the close.
 //! 5. **No write-behind.** `write` returns `Ok(n)` only after `write(2)` took `n` bytes.
