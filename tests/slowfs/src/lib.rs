@@ -33,8 +33,12 @@
 //! # What it counts
 //!
 //! [`SlowFs::stats`]: requests served per [`Kind`], requests in flight now, the most in
-//! flight at once, requests parked and waiting; [`SlowFs::reset_stats`] starts a new
-//! count.
+//! flight at once, requests parked, waiting for a slot and held; [`SlowFs::reset_stats`]
+//! starts a new count.
+//!
+//! [`SlowFs::hold`] stops one kind of request at a gate until [`SlowFs::release`]: a
+//! test that wants "N requests at the server at once" waits until [`Stats::held`]
+//! reaches N, a condition instead of a race against the latency.
 //!
 //! # Mounting and unmounting
 //!
@@ -44,7 +48,10 @@
 //! to end the connection, aborting it through `/sys/fs/fuse/connections` if something
 //! still holds the mount. If the process dies without dropping it, the kernel aborts the
 //! connection when `/dev/fuse` closes (every call on it fails with `ENOTCONN`, none
-//! hangs), and the next mount detaches such dead mounts.
+//! hangs), and the next mount detaches such dead mounts. Where a thread of the dying
+//! process waits on its own mount, the descriptors would never close (a FUSE request in
+//! the server's hands survives even `SIGKILL`); a watchdog process per mount aborts the
+//! connection then (see `mount.rs`).
 //!
 //! It needs Linux, root (the mount is made with `mount(2)` directly: no `fusermount`,
 //! no libfuse) and `/dev/fuse`. Tests call [`SlowFs::announce`], which prints one line
@@ -92,6 +99,7 @@ mod tree;
 
 pub use mount::{
     Builder, SlowFs, DEFAULT_CONCURRENCY, FS_NAME, READER_THREADS, REQUIRE_ENV, UNMOUNT_GRACE,
+    WATCHDOG_PERIOD_SECS,
 };
 pub use sched::{Kind, Latency, Stats};
 pub use tree::{

@@ -7,10 +7,21 @@
 //! cannot hang: answer everything (so no caller is stuck in the kernel), detach the
 //! mount, wait for the kernel to end the connection (abort it if it does not), join the
 //! threads, remove the mount point.
+//!
+//! A FUSE request that reached the server cannot be interrupted, not even by
+//! `SIGKILL`: the caller waits until it is answered or the connection is aborted. The
+//! server lives in the same process, so a process that dies without the drop (killed,
+//! aborted, a leaked handle) while one of its threads waits on its own mount could
+//! never finish dying: the stuck thread keeps the process's `/dev/fuse` descriptors
+//! open, and only their closing would abort the connection. Each mount therefore has a
+//! *watchdog*, a small `sh` process that checks every [`WATCHDOG_PERIOD_SECS`] whether
+//! this process is dying (its main thread a zombie) and then aborts the connection
+//! through [`FUSECTL`]. The drop stops it.
 
 use std::fs;
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -19,7 +30,7 @@ use std::time::Duration;
 use fuser::{BackgroundSession, Config, MountOption, Session};
 use nix::mount::{umount2, MntFlags, MsFlags};
 
-use crate::sched::{Latency, Scheduler, Stats};
+use crate::sched::{Kind, Latency, Scheduler, Stats};
 use crate::server::{Ended, Server};
 use crate::tree::{Plant, Served, Tree, HUNG_DIR};
 
@@ -41,6 +52,19 @@ pub const REQUIRE_ENV: &str = "AOPEN_SLOWFS_REQUIRE";
 const FUSECTL: &str = "/sys/fs/fuse/connections";
 /// The device every FUSE mount is served through.
 const DEV_FUSE: &str = "/dev/fuse";
+/// How often the watchdog looks at this process (seconds, as `sleep(1)` takes them).
+pub const WATCHDOG_PERIOD_SECS: &str = "0.2";
+/// The watchdog (see the module doc): `$1` our pid, `$2` the connection, `$3` the
+/// period. While the process exists and its main thread is not a zombie, sleep; if it
+/// still exists (a thread is stuck), abort the connection. If it is gone, its
+/// descriptors are closed and the kernel has aborted the connection already (the
+/// number may even be another mount's by now), so do nothing.
+const WATCHDOG: &str = r#"
+while read -r _ _ state _ < /proc/$1/stat && [ "$state" != Z ]; do sleep "$3"; done
+[ -e /proc/$1 ] || exit 0
+[ -e /sys/fs/fuse/connections/$2 ] || mount -t fusectl fusectl /sys/fs/fuse/connections
+echo 1 > /sys/fs/fuse/connections/$2/abort
+"#;
 
 /// Mount points made by this process so far, for unique names.
 static MOUNTS: AtomicU64 = AtomicU64::new(0);
@@ -158,7 +182,16 @@ impl Builder {
             }
         };
         let connection = connection_of(&root);
+        let watchdog = connection.and_then(|c| start_watchdog(c).ok());
+        if watchdog.is_none() {
+            eprintln!(
+                "slowfs: no watchdog for {} (connection {connection:?}): a process killed \
+                 while a call waits on it may not exit",
+                root.display()
+            );
+        }
         Ok(SlowFs {
+            watchdog,
             root,
             served,
             sched,
@@ -180,6 +213,8 @@ pub struct SlowFs {
     timer: Option<JoinHandle<()>>,
     /// The kernel's number for the connection (its directory under [`FUSECTL`]).
     connection: Option<u64>,
+    /// Aborts the connection if this process dies without the drop.
+    watchdog: Option<Child>,
 }
 
 impl std::fmt::Debug for SlowFs {
@@ -286,6 +321,18 @@ impl SlowFs {
         self.sched.set_latency(latency)
     }
 
+    /// Hold requests of `kind` at a gate (taking no slot) until [`SlowFs::release`]:
+    /// [`Stats::held`] then counts the callers waiting in such a request, so a test
+    /// can wait for "N at the server at once" as a condition. The drop releases too.
+    pub fn hold(&self, kind: Kind) {
+        self.sched.hold(kind)
+    }
+
+    /// Let held requests of `kind` go on (each then takes a slot and its latency).
+    pub fn release(&self, kind: Kind) {
+        self.sched.release(kind)
+    }
+
     /// Change how many requests are served at once while mounted (at least 1).
     pub fn set_concurrency(&self, concurrency: usize) {
         self.sched.set_concurrency(concurrency.max(1))
@@ -334,7 +381,25 @@ impl Drop for SlowFs {
         if ended {
             let _ = fs::remove_dir(&self.root);
         }
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
     }
+}
+
+fn start_watchdog(connection: u64) -> io::Result<Child> {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(WATCHDOG)
+        .arg("slowfs-watchdog")
+        .arg(std::process::id().to_string())
+        .arg(connection.to_string())
+        .arg(WATCHDOG_PERIOD_SECS)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }
 
 fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
@@ -351,13 +416,13 @@ struct OurMount {
     connection: u64,
 }
 
-/// Our mounts in this mount namespace (fuser's `Subtype` makes the type
-/// `fuse.aopen-slowfs`).
+/// Our mounts in this mount namespace: type `fuse` (or `fuse.aopen-slowfs` where the
+/// subtype is kept), source [`FS_NAME`].
 fn our_mounts() -> Vec<OurMount> {
     let Ok(file) = fs::File::open("/proc/self/mountinfo") else {
         return Vec::new();
     };
-    let fs_type = format!("fuse.{FS_NAME}");
+    let subtyped = format!("fuse.{FS_NAME}");
     io::BufReader::new(file)
         .lines()
         .map_while(Result::ok)
@@ -365,7 +430,9 @@ fn our_mounts() -> Vec<OurMount> {
             // "id parent major:minor root mount-point options [optional...] - type source super-options"
             let fields: Vec<&str> = line.split(' ').collect();
             let dash = fields.iter().position(|f| *f == "-")?;
-            if fields.get(dash + 1) != Some(&fs_type.as_str()) {
+            let fs_type = *fields.get(dash + 1)?;
+            if !(fs_type == "fuse" || fs_type == subtyped) || fields.get(dash + 2) != Some(&FS_NAME)
+            {
                 return None;
             }
             let (major, minor) = fields.get(2)?.split_once(':')?;
@@ -411,13 +478,25 @@ fn connection_of(root: &Path) -> Option<u64> {
         .map(|m| m.connection)
 }
 
-/// Detach our mounts whose server is gone (a process that died without its drop): a
-/// `stat` of their root fails with `ENOTCONN` at once. Live mounts, of this process or
-/// another, answer and are left alone.
+/// Detach our mounts whose server is gone: a process that died without its drop (its
+/// calls fail with `ENOTCONN`). The owner is the pid in the mount point's name; a live
+/// owner's mount is left alone and not touched (a `stat` would reach its server and
+/// count in its stats).
 fn detach_dead_mounts() {
+    let prefix = format!("{FS_NAME}-");
     for mount in our_mounts() {
-        let dead = matches!(fs::metadata(&mount.mount_point), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
-        if dead && umount2(&mount.mount_point, MntFlags::MNT_DETACH).is_ok() {
+        let owner = mount
+            .mount_point
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_prefix(&prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(owner) = owner else { continue };
+        if Path::new("/proc").join(owner.to_string()).exists() {
+            continue;
+        }
+        if umount2(&mount.mount_point, MntFlags::MNT_DETACH).is_ok() {
             let _ = fs::remove_dir(&mount.mount_point);
         }
     }

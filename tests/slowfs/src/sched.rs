@@ -15,6 +15,10 @@
 //! - a request is counted in flight from [`Scheduler::submit`] or [`Scheduler::park`]
 //!   until just before its answer is written, so `max_in_flight` never counts a request
 //!   the client could already have followed with its next one;
+//! - a request of a held kind ([`Scheduler::hold`]) waits at the gate, holding no slot,
+//!   until [`Scheduler::release`]; then it takes a slot (or waits for one) like a new
+//!   arrival. Tests hold a kind to make "N requests at the server at once" a condition
+//!   they can wait for, instead of a race against the latency;
 //! - once [`Scheduler::close`] ran, every request is answered at once, parked ones with
 //!   `ENOTCONN`, and none is ever left waiting.
 
@@ -134,6 +138,9 @@ pub struct Stats {
     pub parked: u64,
     /// Requests waiting for a slot right now (counted in `in_flight` too).
     pub waiting: u64,
+    /// Requests of a held kind waiting at the gate right now ([`crate::SlowFs::hold`];
+    /// counted in `in_flight` too).
+    pub held: u64,
 }
 
 impl Stats {
@@ -153,12 +160,13 @@ impl fmt::Debug for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stats {{ served: {}, in_flight: {}, max_in_flight: {}, parked: {}, waiting: {}",
+            "Stats {{ served: {}, in_flight: {}, max_in_flight: {}, parked: {}, waiting: {}, held: {}",
             self.served_total(),
             self.in_flight,
             self.max_in_flight,
             self.parked,
-            self.waiting
+            self.waiting,
+            self.held
         )?;
         for kind in Kind::ALL {
             let n = self.served_of(kind);
@@ -220,6 +228,10 @@ struct State {
     waiting: VecDeque<(Kind, Answer)>,
     /// Requests never to be answered while serving (the hung directory).
     parked: Vec<(Kind, Answer)>,
+    /// Kinds whose requests wait at the gate.
+    held: [bool; Kind::COUNT],
+    /// Requests of held kinds, in arrival order.
+    gate: Vec<(Kind, Answer)>,
     seq: u64,
 }
 
@@ -230,6 +242,7 @@ struct Counters {
     max_in_flight: AtomicU64,
     parked: AtomicU64,
     waiting: AtomicU64,
+    held: AtomicU64,
 }
 
 /// See the module doc.
@@ -256,6 +269,8 @@ impl Scheduler {
                 due: BinaryHeap::new(),
                 waiting: VecDeque::new(),
                 parked: Vec::new(),
+                held: [false; Kind::COUNT],
+                gate: Vec::new(),
                 seq: 0,
             }),
             timer: Condvar::new(),
@@ -265,6 +280,7 @@ impl Scheduler {
                 max_in_flight: AtomicU64::new(0),
                 parked: AtomicU64::new(0),
                 waiting: AtomicU64::new(0),
+                held: AtomicU64::new(0),
             },
         }
     }
@@ -311,17 +327,54 @@ impl Scheduler {
                 drop(state);
                 self.answer(kind, answer);
             }
-            // A free slot: the latency starts now.
-            Phase::Serving if state.in_service < state.concurrency => {
-                if Scheduler::start(&mut state, Instant::now(), kind, answer) {
+            // Its kind is held: at the gate, without a slot, until released.
+            Phase::Serving if state.held[kind.index()] => {
+                state.gate.push((kind, answer));
+                self.counters.held.fetch_add(1, Ordering::SeqCst);
+            }
+            Phase::Serving => {
+                if self.enter(&mut state, Instant::now(), kind, answer) {
                     self.timer.notify_one();
                 }
             }
+        }
+    }
+
+    /// A request (already counted in flight) takes a free slot, or waits in line for
+    /// one; true if the timer must wake.
+    fn enter(&self, state: &mut State, now: Instant, kind: Kind, answer: Answer) -> bool {
+        if state.in_service < state.concurrency {
+            // A free slot: the latency starts now.
+            Scheduler::start(state, now, kind, answer)
+        } else {
             // Every slot taken: in line, as at an NFS server with all its threads busy.
-            Phase::Serving => {
-                state.waiting.push_back((kind, answer));
-                self.counters.waiting.fetch_add(1, Ordering::SeqCst);
-            }
+            state.waiting.push_back((kind, answer));
+            self.counters.waiting.fetch_add(1, Ordering::SeqCst);
+            false
+        }
+    }
+
+    /// Hold requests of `kind` at the gate from now on.
+    pub(crate) fn hold(&self, kind: Kind) {
+        lock(&self.state).held[kind.index()] = true;
+    }
+
+    /// Stop holding `kind`: its requests at the gate go on, in arrival order.
+    pub(crate) fn release(&self, kind: Kind) {
+        let mut state = lock(&self.state);
+        state.held[kind.index()] = false;
+        let gate = std::mem::take(&mut state.gate);
+        let (go, stay): (Vec<_>, Vec<_>) = gate.into_iter().partition(|(k, _)| *k == kind);
+        state.gate = stay;
+        let now = Instant::now();
+        let mut wake = false;
+        for (kind, answer) in go {
+            self.counters.held.fetch_sub(1, Ordering::SeqCst);
+            wake |= self.enter(&mut state, now, kind, answer);
+        }
+        drop(state);
+        if wake {
+            self.timer.notify_one();
         }
     }
 
@@ -433,6 +486,7 @@ impl Scheduler {
         let due = std::mem::take(&mut state.due);
         let waiting = std::mem::take(&mut state.waiting);
         let parked = std::mem::take(&mut state.parked);
+        let gate = std::mem::take(&mut state.gate);
         state.in_service = 0;
         drop(state);
         self.timer.notify_all();
@@ -441,6 +495,10 @@ impl Scheduler {
         }
         for (kind, answer) in waiting {
             self.counters.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.answer(kind, answer);
+        }
+        for (kind, answer) in gate {
+            self.counters.held.fetch_sub(1, Ordering::SeqCst);
             self.answer(kind, answer);
         }
         for (kind, answer) in parked {
@@ -457,6 +515,7 @@ impl Scheduler {
             max_in_flight: c.max_in_flight.load(Ordering::SeqCst),
             parked: c.parked.load(Ordering::SeqCst),
             waiting: c.waiting.load(Ordering::SeqCst),
+            held: c.held.load(Ordering::SeqCst),
         }
     }
 
@@ -535,6 +594,23 @@ mod tests {
         s.close();
         timer.join().unwrap();
         assert_eq!(s.stats().served_total(), 3);
+    }
+
+    #[test]
+    fn held_kinds_wait_at_the_gate_without_a_slot_until_released() {
+        let s = Scheduler::new(Latency::uniform(Duration::from_secs(3600)), 1);
+        s.hold(Kind::Getattr);
+        let rx = submit_numbered(&s, 3);
+        s.submit(Kind::Lookup, Box::new(|| {}));
+        let stats = s.stats();
+        assert_eq!((stats.held, stats.in_flight, stats.waiting), (3, 4, 0));
+        // The lookup took the only slot; the released getattrs wait in line for it.
+        assert_eq!(lock(&s.state).in_service, 1);
+        s.release(Kind::Getattr);
+        let stats = s.stats();
+        assert_eq!((stats.held, stats.waiting), (0, 3));
+        s.close();
+        assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2]);
     }
 
     #[test]

@@ -234,3 +234,107 @@ fn a_hung_caller_is_released_by_the_drop() {
     // Unmounted and removed.
     assert!(!root.exists(), "{} still exists", root.display());
 }
+
+#[test]
+fn lookups_in_one_directory_reach_the_server_at_once() {
+    if !SlowFs::announce("selftest::lookups_in_one_directory_reach_the_server_at_once") {
+        return;
+    }
+    // Without FUSE_PARALLEL_DIROPS the kernel lets one lookup per directory through.
+    const CALLERS: u64 = 16;
+    let fs = SlowFs::builder()
+        .tree(Tree::flat(1, CALLERS))
+        .mount()
+        .unwrap();
+    // Resolve d0 first, so that the held lookups are all in d0.
+    std::fs::metadata(fs.dir_path(1)).unwrap();
+    fs.hold(Kind::Lookup);
+    thread::scope(|s| {
+        for j in 0..CALLERS {
+            let path = fs.file_path(1, j);
+            s.spawn(move || std::fs::metadata(path).unwrap());
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut stats = fs.stats();
+        while stats.held < CALLERS && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+            stats = fs.stats();
+        }
+        fs.release(Kind::Lookup);
+        assert!(
+            stats.held >= CALLERS,
+            "{CALLERS} stats in one directory: {stats:?}"
+        );
+    });
+}
+
+/// Set in the child process of [`a_process_killed_while_its_call_hangs_still_exits`].
+const CHILD_ENV: &str = "AOPEN_SLOWFS_SELFTEST_CHILD";
+/// What the child prints once its call hangs at the server.
+const CHILD_READY: &str = "slowfs-child: hung";
+
+#[test]
+fn a_process_killed_while_its_call_hangs_still_exits() {
+    if !SlowFs::announce("selftest::a_process_killed_while_its_call_hangs_still_exits") {
+        return;
+    }
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    // The child mounts, hangs a stat on its own mount, and is killed without its drop.
+    // A FUSE request in the server's hands outlives SIGKILL; the connection must end
+    // for the stuck thread, and so the process, to go (the kernel's closing of the
+    // child's /dev/fuse, or the mount's watchdog).
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "hang_a_call_then_wait_to_be_killed",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let ready = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line == CHILD_READY);
+    assert!(ready, "the child never hung its call");
+    child.kill().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed child did not exit: its hung call keeps it"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!status.success());
+    // Its mount is dead, not hung: a new mount detaches it.
+    drop(SlowFs::builder().mount().unwrap());
+    let left = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let child_mount = format!("{}-{}-", aopen_slowfs::FS_NAME, child.id());
+    assert!(!left.contains(&child_mount), "{left}");
+}
+
+#[test]
+#[ignore = "run in a child process by a_process_killed_while_its_call_hangs_still_exits"]
+fn hang_a_call_then_wait_to_be_killed() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let fs = SlowFs::builder().hung_dir(true).mount().unwrap();
+    let hung = fs.hung_path().join("x");
+    thread::spawn(move || std::fs::metadata(hung));
+    while fs.stats().parked == 0 {
+        thread::yield_now();
+    }
+    println!("{CHILD_READY}");
+    loop {
+        thread::park();
+    }
+}
