@@ -968,10 +968,10 @@ fn child_ticker() {
 // metadata_batch: workers follow the paths' latency
 // ---------------------------------------------------------------------------------
 
-/// Paths per directory of the batch scenario: more claims than a pool of
+/// Paths per directory of the batch scenario: many more than a pool of
 /// `batch_threads()` has threads, so growth has room to show.
 fn batch_paths() -> usize {
-    aopen::fs::MIN_BATCH_CHUNK * (batch_threads() + 2)
+    64 * (batch_threads() + 2)
 }
 
 fn batch_threads() -> usize {

@@ -3,23 +3,32 @@
 //! The tree-compare workload of the first seed stats millions of files; one pool
 //! trip per `stat` costs more than the `stat` itself on a local disk. So the paths
 //! are packed into one buffer (one allocation for the whole batch, not one per
-//! path) and a few *workers*, each one pool job, claim runs of paths from a shared
-//! cursor until none are left.
+//! path) and *workers*, each one pool job, claim runs of paths from a shared cursor
+//! until none are left.
 //!
-//! How many workers: as many as there are cores to start with. A `stat` served from
-//! the cache is pure CPU, and more threads than cores only add context switches
-//! (the first version sent one job per chunk and woke 27 threads on 2 cores). A
-//! worker whose run of paths made it *sleep* in the kernel (voluntary context
-//! switches, as on NFS or a cold disk) starts one more worker, up to the pool's
-//! `max_threads`, so a slow mount gets the parallelism it needs within a few runs.
+//! # How many workers, how long their runs
+//!
+//! The batch does not decide how many threads it gets: it *offers* work, and the
+//! pool's growth rule (`pool/growth.rs`) decides. Each worker, as it starts, queues
+//! [`WORKER_FANOUT`] more while paths are left (at most one per path, and at most
+//! the pool's `max_threads`). On cached paths the pool's threads compute, so it keeps
+//! one per core; the few queued workers run once those are done, find nothing left
+//! and end (about five jobs for a whole batch). On a slow mount every thread sleeps
+//! in the kernel, so the pool starts a thread for each queued worker, each of those
+//! queues more, and the batch reaches hundreds of stats in flight within a few of
+//! the watcher's ticks: a batch of N paths at latency L with room for C calls at
+//! once takes about N × L / C.
+//!
+//! A worker's runs start at one path and double, up to [`MAX_BATCH_CHUNK`] and to a
+//! fair share of what is left (`left / (CLAIM_SHARES × workers)`, guided
+//! self-scheduling). Cached stats thus pay for few claims, while on a slow mount,
+//! where hundreds of workers share the paths, runs stay at a path or two and no
+//! worker is left with a long tail of slow stats.
 //!
 //! Results are put in input order by the workers themselves, as runs finish (a run
 //! that finishes before the one in front of it waits in a short list), so the
 //! copying happens on the pool, in parallel with other stats, and each worker
-//! reuses one buffer for all its runs instead of allocating one per run. Measured on
-//! 100,000 cached paths (2 cores, 5 runs each): collecting every run and copying
-//! them into place at the end took 109–129 ms and 11,400 page faults; this takes
-//! 95–106 ms and 7,300 (`std` on one thread: 162–171 ms, on two: 81–96 ms).
+//! reuses one buffer for its runs.
 //!
 //! Invariants: every path is claimed by exactly one worker (one `fetch_add` cursor);
 //! results go back in input order; dropping the future stops workers at their next
@@ -33,10 +42,11 @@ use std::path::Path;
 
 use super::error::with_path;
 use crate::pool::{BlockingTask, Pool};
-use crate::sync::{lock, AtomicBool, AtomicUsize, DynArc as Arc, Mutex, Ordering};
+use crate::sync::{lock, try_lock, AtomicBool, AtomicUsize, DynArc as Arc, Mutex, Ordering};
 
-/// The fewest paths a worker of [`metadata_batch`](super::Fs::metadata_batch)
-/// claims at once (its first run, and every run after one that slept).
+/// The paths a worker of [`metadata_batch`](super::Fs::metadata_batch) claims in
+/// its first run; later runs double, up to [`MAX_BATCH_CHUNK`] and a fair share of
+/// the paths left.
 ///
 /// # Examples
 ///
@@ -44,17 +54,22 @@ use crate::sync::{lock, AtomicBool, AtomicUsize, DynArc as Arc, Mutex, Ordering}
 /// use aopen::fs::MIN_BATCH_CHUNK;
 ///
 /// let pool = aopen::Pool::builder().max_threads(2).build()?;
-/// // Up to MIN_BATCH_CHUNK paths are one run: one pool job, so one thread.
-/// let paths = vec![std::env::temp_dir(); MIN_BATCH_CHUNK];
+/// let paths = vec![std::env::temp_dir(); 64 * MIN_BATCH_CHUNK];
 /// let results = aopen::block_on(pool.fs().metadata_batch(&paths))?;
 /// assert!(results.iter().all(|meta| meta.as_ref().is_ok_and(|m| m.is_dir())));
-/// assert_eq!(pool.stats().threads_alive, 1);
+/// assert!(pool.stats().threads_alive <= 2); // never past max_threads
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub const MIN_BATCH_CHUNK: usize = 64;
+pub const MIN_BATCH_CHUNK: usize = 1;
 
-/// The most paths a worker claims at once: runs that never sleep double up to
-/// this, so that fast stats pay for few claims, while slow paths hold back little.
+/// Workers each starting worker queues while paths are left (see the module docs).
+const WORKER_FANOUT: usize = 2;
+
+/// A run is at most `1 / (CLAIM_SHARES × workers)` of the paths left.
+const CLAIM_SHARES: usize = 4;
+
+/// The most paths a worker claims at once: runs double up to this (and to a fair
+/// share of what is left), so that fast stats pay for few claims.
 ///
 /// # Examples
 ///
@@ -168,14 +183,28 @@ impl Batch {
             return;
         }
         let batch = self.clone();
-        let task = self.pool.unblock(move || batch.work());
+        // Optional: the pool starts a thread for it only while its threads sleep in
+        // the kernel, never because the other workers compute for long.
+        let task = self.pool.unblock_optional(move || batch.work());
         lock(&self.tasks).push(task);
     }
 
-    /// One worker: claims runs of paths until none are left.
+    /// One worker: queues more workers while paths are left, then claims runs of
+    /// paths until none are left.
     fn work(self: &Arc<Self>) {
         let total = self.paths.len();
+        for _ in 0..WORKER_FANOUT {
+            if self.stopped.load(Ordering::Relaxed) || self.cursor.load(Ordering::Relaxed) >= total
+            {
+                break;
+            }
+            self.start_worker();
+        }
         let mut run = Vec::new();
+        // Runs finished while another worker held the assembly: delivered with the
+        // next run, so no worker waits for the lock (a thread asleep on a lock looks
+        // like one asleep on I/O to the pool, which would grow for it).
+        let mut undelivered: Vec<Run> = Vec::new();
         let mut claim = MIN_BATCH_CHUNK;
         while !self.stopped.load(Ordering::Relaxed) {
             let start = self.cursor.fetch_add(claim, Ordering::Relaxed);
@@ -183,33 +212,31 @@ impl Batch {
                 break;
             }
             let range: Range<usize> = start..(start + claim).min(total);
-            let len = range.len();
-            let sleeps_before = voluntary_switches();
             run.extend(range.map(|i| {
                 let path = self.paths.get(i);
                 std::fs::metadata(path).map_err(|err| with_path("stat", path, err))
             }));
-            lock(&self.assembly).deliver(start, &mut run);
-            let slept = voluntary_switches().saturating_sub(sleeps_before);
-            if slept.saturating_mul(4) >= len as u64 {
-                // A quarter or more of these stats waited on I/O: another thread
-                // can use the time this one spends asleep.
-                claim = MIN_BATCH_CHUNK;
-                if self.cursor.load(Ordering::Relaxed) < total {
-                    self.start_worker();
+            match try_lock(&self.assembly) {
+                Some(mut assembly) => {
+                    for (start, mut early) in undelivered.drain(..) {
+                        assembly.deliver(start, &mut early);
+                    }
+                    assembly.deliver(start, &mut run);
                 }
-            } else {
-                claim = (claim * 2).min(MAX_BATCH_CHUNK);
+                None => undelivered.push((start, std::mem::take(&mut run))),
+            }
+            let left = total.saturating_sub(self.cursor.load(Ordering::Relaxed));
+            let workers = self.workers.load(Ordering::Relaxed).max(1);
+            let fair_share = (left / (CLAIM_SHARES * workers)).max(MIN_BATCH_CHUNK);
+            claim = (claim * 2).min(MAX_BATCH_CHUNK).min(fair_share);
+        }
+        if !undelivered.is_empty() {
+            let mut assembly = lock(&self.assembly);
+            for (start, mut early) in undelivered {
+                assembly.deliver(start, &mut early);
             }
         }
     }
-}
-
-/// How often this thread has slept in the kernel so far (`ru_nvcsw` on Linux), or 0
-/// if the system will not say (outside Linux: then the batch just stays at one
-/// worker per core).
-fn voluntary_switches() -> u64 {
-    crate::sys::voluntary_switches().unwrap_or(0)
 }
 
 /// Stops the workers of a batch whose future was dropped (or finished).
@@ -238,11 +265,7 @@ where
         if total == 0 {
             return Vec::new();
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let max_workers = pool
-            .max_threads()
-            .min(total.div_ceil(MIN_BATCH_CHUNK))
-            .max(1);
+        let max_workers = pool.max_threads().min(total).max(1);
         let batch = Arc::new(Batch {
             paths,
             cursor: AtomicUsize::new(0),
@@ -257,9 +280,8 @@ where
             pool,
         });
         let guard = StopOnDrop(batch.clone());
-        for _ in 0..cores.min(max_workers) {
-            batch.start_worker();
-        }
+        // One worker; it queues the next ones (see the module docs).
+        batch.start_worker();
         // A worker pushes the task of any worker it starts before its own task
         // completes, so once the list is empty after a completed await, every
         // worker has finished.

@@ -33,7 +33,8 @@
 //!    queued job at once (the work waits rather than computes, so a pool facing a slow
 //!    mount grows in one step instead of doubling per tick); otherwise two threads per
 //!    asleep-stuck thread, and one for long jobs while fewer than two threads per
-//!    core compute. Never more than jobs wait, never past
+//!    core compute and a queued job must run (not only *optional* ones, the
+//!    parallelism a batch offers for slow calls: those wait for the cores). Never more than jobs wait, never past
 //!    `max_threads`, nothing while a thread is searching (it is about to take a job).
 //! 3. **A stuck thread is answered once per job**: the threads started on its account
 //!    are its answer, and it counts again only on its next job (counting it at every
@@ -234,6 +235,9 @@ pub(super) fn look(samples: &[Sample], last_seen: &mut Vec<Seen>, now: Instant) 
 pub(super) struct TickView {
     /// Jobs queued, not yet taken.
     pub(super) queued: usize,
+    /// Of those, optional ones (parallelism offered for slow calls, see
+    /// `Pool::unblock_optional`): worth a thread only while threads sleep.
+    pub(super) optional_queued: usize,
     /// Threads searching (about to take a job).
     pub(super) searching: usize,
     /// Threads that exist.
@@ -252,8 +256,12 @@ pub(super) fn on_tick(view: TickView, census: &Census) -> usize {
         // Every thread asleep: the work waits rather than computes.
         view.queued
     } else {
-        let for_long =
-            usize::from(census.long > 0 && census.computing < COMPUTING_PER_CORE * view.cores);
+        // Only a job that must run waits for a long computation; an optional one
+        // can wait for the cores as well as on them.
+        let required = view.queued > view.optional_queued;
+        let for_long = usize::from(
+            required && census.long > 0 && census.computing < COMPUTING_PER_CORE * view.cores,
+        );
         STARTS_PER_ASLEEP_STUCK * census.asleep_stuck + for_long
     };
     wanted
@@ -346,6 +354,7 @@ mod tests {
                 let census = look(&samples, &mut last_seen, now);
                 let view = TickView {
                     queued,
+                    optional_queued: 0,
                     searching: 0,
                     alive: samples.len(),
                     max_threads: 512,
@@ -470,6 +479,42 @@ mod tests {
     }
 
     #[test]
+    fn optional_jobs_wait_for_long_computations_but_not_for_sleepers() {
+        let long = Census {
+            threads: 2,
+            computing: 2,
+            long: 1,
+            ..Census::default()
+        };
+        let view = TickView {
+            queued: 3,
+            optional_queued: 3,
+            searching: 0,
+            alive: 2,
+            max_threads: 512,
+            cores: 2,
+        };
+        assert_eq!(on_tick(view, &long), 0);
+        assert_eq!(
+            on_tick(
+                TickView {
+                    optional_queued: 2,
+                    ..view
+                },
+                &long
+            ),
+            1
+        );
+        let asleep = Census {
+            threads: 2,
+            asleep: 2,
+            asleep_stuck: 2,
+            ..Census::default()
+        };
+        assert_eq!(on_tick(view, &asleep), 3);
+    }
+
+    #[test]
     fn a_tick_never_starts_past_max_threads_or_while_a_thread_searches() {
         let census = Census {
             threads: 2,
@@ -479,6 +524,7 @@ mod tests {
         };
         let view = TickView {
             queued: 1000,
+            optional_queued: 0,
             searching: 0,
             alive: 500,
             max_threads: 512,

@@ -170,6 +170,24 @@ impl Pool {
         task
     }
 
+    /// Like [`unblock`](Pool::unblock), for work that is worth a thread only while
+    /// the pool's threads sleep in the kernel: parallelism a batch *offers* (more
+    /// workers for `metadata_batch`), which the growth rule takes up on a slow mount
+    /// and leaves queued while the cores compute. Such jobs never make the pool
+    /// grow for long computations (`growth.rs`).
+    pub(crate) fn unblock_optional<F, T>(&self, f: F) -> BlockingTask<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let queued = OptionalQueued::new(self.inner.clone());
+        self.unblock(move || {
+            // Started: no longer queued (dropped unstarted, it says so too).
+            drop(queued);
+            f()
+        })
+    }
+
     /// Queues a job made elsewhere in the crate (a lane's drainer, a close).
     pub(crate) fn push_job(&self, job: ErasedJob) {
         Inner::push(&self.inner, job);
@@ -466,6 +484,22 @@ where
     T: Send + 'static,
 {
     Pool::global().unblock(f)
+}
+
+/// Counts one optional job as queued until it starts or is dropped unstarted.
+struct OptionalQueued(Arc<Inner>);
+
+impl OptionalQueued {
+    fn new(inner: Arc<Inner>) -> OptionalQueued {
+        inner.optional_queued.fetch_add(1, Ordering::Relaxed);
+        OptionalQueued(inner)
+    }
+}
+
+impl Drop for OptionalQueued {
+    fn drop(&mut self) {
+        self.0.optional_queued.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Clone for Pool {

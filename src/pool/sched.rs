@@ -58,6 +58,10 @@ pub(super) struct Inner {
     pub(super) searching: AtomicUsize,
     /// Threads running a job.
     pub(super) busy: AtomicUsize,
+    /// Of the queued jobs, the optional ones not started yet (see
+    /// [`Pool::unblock_optional`](super::Pool::unblock_optional)). A hint for the
+    /// growth rule, not a synchronisation.
+    pub(super) optional_queued: AtomicUsize,
     /// How many searching threads may spin before sleeping (per-core allowance).
     pub(super) max_spinning: usize,
     /// Threads started as soon as work waits (one per core, at least 2, at most
@@ -131,6 +135,7 @@ impl Inner {
             queued: AtomicUsize::new(0),
             searching: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
+            optional_queued: AtomicUsize::new(0),
             max_spinning: MAX_SPINNING_PER_CORE * cores,
             eager_threads,
             sleep: Mutex::new(Sleep {

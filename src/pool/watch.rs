@@ -181,6 +181,7 @@ impl Inner {
             idle_deadline = Instant::now() + this.config.idle_timeout;
             let view = TickView {
                 queued: this.queued.load(Ordering::SeqCst),
+                optional_queued: this.optional_queued.load(Ordering::Relaxed),
                 searching: this.searching.load(Ordering::SeqCst),
                 alive: sleep.alive,
                 max_threads: this.config.max_threads,

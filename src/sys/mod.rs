@@ -10,7 +10,6 @@
 //! |---|---|---|---|
 //! | a pool thread's state, for the watcher | `/proc/self/task/<tid>/stat` | unknown | unknown |
 //! | a thread's CPU time (the watcher's census without `/proc`) | `pthread_getcpuclockid` | FreeBSD the same; macOS `thread_info` | unknown |
-//! | how often a thread slept, for `metadata_batch` | `getrusage(RUSAGE_THREAD)` | unknown | unknown |
 //! | the limit the default budget is sized from | soft `RLIMIT_NOFILE` | the same; macOS at most `OPEN_MAX` | `WINDOWS_HANDLE_LIMIT` (8192) |
 //! | close | `close(2)`; `EINTR` means closed | the same (see [`close_file`]) | `CloseHandle` |
 //! | positional I/O | `pread`/`pwrite` | the same | `seek_read`/`seek_write`, position put back |
@@ -18,9 +17,8 @@
 //!
 //! Invariants every system keeps:
 //! - "unknown" is never guessed into an answer: [`ThreadState::Unknown`] is neither
-//!   running nor asleep, a `None` CPU time is not zero, and a `None` from
-//!   [`voluntary_switches`] is not "never slept"; the callers say what they do
-//!   without the answer;
+//!   running nor asleep and a `None` CPU time is not zero; the callers say
+//!   what they do without the answer;
 //! - [`close_file`] releases the descriptor or handle exactly once, whatever it
 //!   returns, and never retries (a retry could close a number another thread was
 //!   just given);
@@ -34,7 +32,7 @@ mod unix;
 mod windows;
 
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{current_thread_id, thread_state, voluntary_switches, HAS_THREAD_STATES};
+pub(crate) use linux::{current_thread_id, thread_state, HAS_THREAD_STATES};
 #[cfg(unix)]
 #[cfg(target_os = "linux")]
 pub(crate) use unix::close_fd;
@@ -45,9 +43,7 @@ pub(crate) use unix::{
     set_custom_flags, set_mode, thread_cpu_time, write_at, DT_UNKNOWN, OPEN_DIR_FLAGS,
 };
 #[cfg(not(target_os = "linux"))]
-pub(crate) use unknown_threads::{
-    current_thread_id, thread_state, voluntary_switches, HAS_THREAD_STATES,
-};
+pub(crate) use unknown_threads::{current_thread_id, thread_state, HAS_THREAD_STATES};
 #[cfg(windows)]
 pub(crate) use windows::{
     close_file, current_thread_clock, descriptor_limit, exhaustion_hint, is_not_seekable,
@@ -69,8 +65,8 @@ pub(crate) enum ThreadState {
     Unknown,
 }
 
-/// Where the system has no `/proc` to read a thread's state from, or no count of a
-/// thread's sleeps: every answer is "unknown". (The pool watcher then judges threads
+/// Where the system has no `/proc` to read a thread's state from: every answer is
+/// "unknown". (The pool watcher then judges threads
 /// by their CPU clocks, where the system has them: [`thread_cpu_time`].)
 #[cfg(not(target_os = "linux"))]
 mod unknown_threads {
@@ -87,10 +83,5 @@ mod unknown_threads {
     /// Always [`ThreadState::Unknown`].
     pub(crate) fn thread_state(_tid: usize) -> ThreadState {
         ThreadState::Unknown
-    }
-
-    /// How often the calling thread slept in the kernel: unknown here.
-    pub(crate) fn voluntary_switches() -> Option<u64> {
-        None
     }
 }
