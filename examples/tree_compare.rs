@@ -1,216 +1,325 @@
-//! Tree compare: rsync's quick check (same size, same mtime?) over two directory
-//! trees, with every `readdir` and `stat` on the pool.
+//! Tree compare, the first seed's job: rsync's quick check (same size, same mtime?)
+//! over two trees, streaming, with a 1 ms ticker on the same thread that must keep
+//! ticking throughout.
 //!
-//! Run it with `cargo run --release --example tree_compare -- DIR_A DIR_B`, or with no
-//! arguments to compare two generated trees (20 dirs × 500 files each, in a temporary
-//! directory) that differ in four planted ways: a size, a missing file, an extra file
-//! and an mtime. It exits non-zero if a path could not be read, or if the generated
-//! trees' differences are not exactly the planted ones.
+//! `cargo run --release --example tree_compare -- [DIR_A DIR_B | --million | --slowfs]`
+//! - no arguments: two generated trees of 20 × 500 files in a temporary directory;
+//! - `--million`: two trees of 1,000 × 1,000 files, made once under
+//!   `$AOPEN_TREE_CACHE` (default `/var/tmp/aopen-tree-compare`) and kept;
+//! - `--slowfs`: two slow FUSE mounts of 1,000 × 1,000 files (1 ms a request, 256
+//!   served at once; Linux, root and `/dev/fuse`).
 //!
-//! Both trees are walked at once, recursively. Each directory is listed with
-//! `read_dir` (entries come back in batches) and its files are stat'ed with one
-//! `metadata_batch` (a few pool trips, not one per file). An async semaphore, the
-//! crate's own `Budget` used as a plain counter, keeps at most 64 directories in
-//! flight, so a tree of a million directories does not queue a million jobs.
+//! Generated trees differ in four planted ways (a size, an mtime, a missing and an
+//! extra file); the example exits non-zero unless it finds exactly those, or if any
+//! path could not be read.
+//!
+//! Two sorted walks (`aopen::fs::WalkOptions::sorted`) hand out entries in the same
+//! order, depth first and by name, so one merge pass compares them: memory grows
+//! with the directories the walks read ahead, not with the trees.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::Cell;
+use std::cmp::Ordering;
 use std::error::Error;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aopen::{fs, Budget, Pool};
-use futures::future::{join, join_all, LocalBoxFuture};
-
-/// Directories in each generated tree, and files in each directory.
-const DIRS: usize = 20;
-/// Files in each generated directory.
-const FILES_PER_DIR: usize = 500;
-/// Directories being listed and stat'ed at once, across both trees.
-const IN_FLIGHT: usize = 64;
-/// Print a progress line each time this many more files were stat'ed.
-const PROGRESS_EVERY: usize = 5000;
-/// Differences printed one per line; the rest are only counted.
-const MAX_SHOWN: usize = 20;
+use aopen::fs::{Walk, WalkEntry, WalkOptions};
+use aopen::{LocalExecutor, Pool};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-/// What the quick check compares, per path relative to the tree's root.
-#[derive(PartialEq)]
-struct Stamp {
-    len: u64,
-    mtime: SystemTime,
-}
+/// The ticker's period, and how often it prints a progress line.
+const TICK: Duration = Duration::from_millis(1);
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// Differences printed one per line; the rest are only counted.
+const MAX_SHOWN: usize = 20;
 
-/// One tree: its root, and the files found under it so far.
-struct Tree {
-    root: PathBuf,
-    files: RefCell<BTreeMap<PathBuf, Stamp>>,
-}
-
-impl Tree {
-    fn new(root: &Path) -> Tree {
-        let (root, files) = (root.to_path_buf(), RefCell::default());
-        Tree { root, files }
-    }
-}
-
-/// What both walks share: the in-flight limit, and counters for the progress lines.
-struct Walk {
-    limit: Budget,
-    stated: Cell<usize>,
-    errors: Cell<usize>,
-    start: Instant,
-}
-
-impl Walk {
-    fn error(&self, err: io::Error) {
-        eprintln!("error: {err}"); // aopen's errors name the operation and the path
-        self.errors.set(self.errors.get() + 1);
-    }
-
-    fn stated(&self, files: usize) {
-        let (before, now) = (self.stated.get(), self.stated.get() + files);
-        self.stated.set(now);
-        if before / PROGRESS_EVERY != now / PROGRESS_EVERY {
-            let rate = now as f64 / self.start.elapsed().as_secs_f64();
-            let stats = Pool::global().stats();
-            println!("  {now} files stat'ed, {rate:.0} files/s, {stats:?}");
-        }
-    }
-}
-
-/// Walks `dir` and everything under it into `tree`. Boxed, because it awaits itself.
-fn walk_dir<'a>(walk: &'a Walk, tree: &'a Tree, dir: PathBuf) -> LocalBoxFuture<'a, ()> {
-    Box::pin(async move {
-        let permit = walk.limit.acquire().await;
-        let subdirs = match list_and_stat(walk, tree, &dir).await {
-            Ok(subdirs) => subdirs,
-            Err(err) => return walk.error(err),
-        };
-        // Let go of the permit before waiting on the subdirectories: parents holding
-        // permits while their children wait for one would deadlock a deep tree.
-        drop(permit);
-        join_all(subdirs.into_iter().map(|sub| walk_dir(walk, tree, sub))).await;
-    })
-}
-
-/// Lists `dir`, stats its files in one batch, records them; returns its subdirectories.
-async fn list_and_stat(walk: &Walk, tree: &Tree, dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut entries = fs::read_dir(dir).await?;
-    let (mut subdirs, mut paths) = (Vec::new(), Vec::new());
-    while let Some(entry) = entries.next_entry().await? {
-        // Answered from the listing (d_type): no pool trip, no stat.
-        match entry.file_type().await?.is_dir() {
-            true => subdirs.push(entry.path()),
-            false => paths.push(entry.path()),
-        }
-    }
-    let stats = fs::metadata_batch(&paths).await?;
-    for (path, meta) in paths.iter().zip(stats) {
-        match meta.and_then(|m| Ok((m.len(), m.modified()?))) {
-            Ok((len, mtime)) => {
-                let relative = path.strip_prefix(&tree.root).unwrap_or(path);
-                let stamp = Stamp { len, mtime };
-                tree.files
-                    .borrow_mut()
-                    .insert(relative.to_path_buf(), stamp);
-            }
-            Err(err) => walk.error(err),
-        }
-    }
-    walk.stated(paths.len());
-    Ok(subdirs)
+/// What the compare and the ticker share (one thread: `Cell`s suffice).
+#[derive(Default)]
+struct Shared {
+    compared: Cell<u64>,
+    done: Cell<bool>,
+    worst_lateness: Cell<Duration>,
+    peak_threads: Cell<u64>,
 }
 
 fn main() -> Result<()> {
-    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
-    let tmp;
-    let (a, b, planted) = match args.as_slice() {
-        [a, b] => (a.clone(), b.clone(), None),
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let _keep; // a temporary directory or two mounts, alive until the end
+    let (a, b, planted): (PathBuf, PathBuf, Option<Vec<PathBuf>>) = match args.as_slice() {
         [] => {
-            tmp = tempfile::tempdir()?;
-            let planted = make_trees(tmp.path())?;
-            (tmp.path().join("a"), tmp.path().join("b"), Some(planted))
+            let tmp = tempfile::tempdir()?;
+            let planted = make_trees(tmp.path(), 20, 500)?;
+            let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+            _keep = Box::new(tmp) as Box<dyn std::any::Any>;
+            (a, b, Some(planted))
         }
-        _ => return Err("usage: tree_compare [DIR_A DIR_B]".into()),
+        [flag] if flag == "--million" => {
+            let cache = std::env::var_os("AOPEN_TREE_CACHE").map_or_else(
+                || PathBuf::from("/var/tmp/aopen-tree-compare"),
+                PathBuf::from,
+            );
+            let planted = cached_trees(&cache, 1000, 1000)?;
+            _keep = Box::new(()) as Box<dyn std::any::Any>;
+            (cache.join("a"), cache.join("b"), Some(planted))
+        }
+        #[cfg(target_os = "linux")]
+        [flag] if flag == "--slowfs" => {
+            let (mounts, planted) = slow::mount(1000, 1000)?;
+            let (a, b) = (mounts.0.root().to_path_buf(), mounts.1.root().to_path_buf());
+            _keep = Box::new(mounts) as Box<dyn std::any::Any>;
+            (a, b, Some(planted))
+        }
+        [a, b] => (a.into(), b.into(), None),
+        _ => return Err("usage: tree_compare [DIR_A DIR_B | --million | --slowfs]".into()),
     };
     println!("comparing {} with {}", a.display(), b.display());
 
-    let walk = Walk {
-        limit: Budget::new(IN_FLIGHT),
-        stated: Cell::new(0),
-        errors: Cell::new(0),
-        start: Instant::now(),
-    };
-    let (tree_a, tree_b) = (Tree::new(&a), Tree::new(&b));
-    // Both trees at once, from this one thread: the pool does the waiting.
-    aopen::block_on(join(
-        walk_dir(&walk, &tree_a, a.clone()),
-        walk_dir(&walk, &tree_b, b.clone()),
-    ));
-    let elapsed = walk.start.elapsed();
-    let (tree_a, tree_b) = (tree_a.files.into_inner(), tree_b.files.into_inner());
+    let shared = Rc::new(Shared::default());
+    let executor = LocalExecutor::new();
+    let ticker = executor.spawn(ticker(shared.clone()));
+    let start = Instant::now();
+    let (diffs, errors) = executor.run(compare(&a, &b, &shared))?;
+    let elapsed = start.elapsed();
+    shared.done.set(true);
+    executor.run(ticker);
 
-    let all: BTreeSet<&PathBuf> = tree_a.keys().chain(tree_b.keys()).collect();
-    let mut diffs = 0;
-    for path in &all {
-        let what = match (tree_a.get(*path), tree_b.get(*path)) {
-            (Some(_), None) => "only in A",
-            (None, Some(_)) => "only in B",
-            (Some(x), Some(y)) if x.len != y.len => "size differs",
-            (Some(x), Some(y)) if x.mtime != y.mtime => "mtime differs",
-            _ => continue,
-        };
-        diffs += 1;
-        if diffs <= MAX_SHOWN {
-            println!("  {what}: {}", path.display());
-        }
-    }
-    if diffs > MAX_SHOWN {
-        println!("  ... and {} more", diffs - MAX_SHOWN);
-    }
-    let (stated, errors) = (walk.stated.get(), walk.errors.get());
-    let rate = stated as f64 / elapsed.as_secs_f64();
+    let compared = shared.compared.get();
     println!(
-        "compared {} files, {diffs} differences, {errors} errors",
-        all.len()
+        "compared {compared} entries in {elapsed:.2?}: {:.0} entries/s",
+        compared as f64 / elapsed.as_secs_f64()
     );
-    println!("stat'ed {stated} files in {elapsed:.1?}: {rate:.0} files/s");
+    println!("{} differences, {errors} errors", diffs.len());
+    println!(
+        "peak RSS {:.1} MiB, peak threads {}, worst ticker lateness {:.2?}",
+        status_field("VmHWM") as f64 / 1024.0,
+        shared.peak_threads.get(),
+        shared.worst_lateness.get()
+    );
     println!("pool: {:?}", Pool::global().stats());
     match planted {
         _ if errors > 0 => Err(format!("{errors} paths could not be read").into()),
-        Some(planted) if planted != diffs => Err(format!("planted {planted} differences").into()),
-        _ => Ok(()),
+        Some(mut planted) => {
+            planted.sort();
+            match diffs == planted {
+                true => Ok(()),
+                false => Err(format!("found {diffs:?}, planted {planted:?}").into()),
+            }
+        }
+        None => Ok(()),
     }
 }
 
-/// Makes trees `a` and `b` under `root`, equal but for the planted differences;
-/// returns how many were planted. Plain `std::fs`: setting up is not the lesson.
-fn make_trees(root: &Path) -> io::Result<usize> {
-    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    for side in ["a", "b"] {
-        for d in 0..DIRS {
-            let dir = root.join(format!("{side}/dir{d:02}"));
-            std::fs::create_dir_all(&dir)?;
-            for f in 0..FILES_PER_DIR {
-                let mut file = std::fs::File::create(dir.join(format!("file{f:04}")))?;
-                file.write_all(format!("{d} {f}\n").repeat(f % 5 + 1).as_bytes())?;
-                file.set_modified(base + Duration::from_secs(f as u64))?;
+/// Merges two sorted walks; returns the differing paths (relative, in walk order)
+/// and how many errors there were.
+async fn compare(a: &Path, b: &Path, shared: &Shared) -> Result<(Vec<PathBuf>, u64)> {
+    let mut options = WalkOptions::new();
+    options.sorted(true);
+    let (mut walk_a, mut walk_b) = (options.walk(a), options.walk(b));
+    let (mut diffs, mut errors) = (Vec::new(), 0);
+    let (mut next_a, mut next_b) = (
+        next(&mut walk_a, &mut errors).await,
+        next(&mut walk_b, &mut errors).await,
+    );
+    loop {
+        let (what, path) = match (&next_a, &next_b) {
+            (None, None) => break,
+            (Some(x), Some(y)) => {
+                let (rel_x, rel_y) = (relative(x, a), relative(y, b));
+                match rel_x.cmp(rel_y) {
+                    Ordering::Less => ("only in A", rel_x.to_path_buf()),
+                    Ordering::Greater => ("only in B", rel_y.to_path_buf()),
+                    Ordering::Equal => {
+                        let what = quick_check(x, y);
+                        let path = rel_x.to_path_buf();
+                        next_a = next(&mut walk_a, &mut errors).await;
+                        next_b = next(&mut walk_b, &mut errors).await;
+                        shared.compared.set(shared.compared.get() + 1);
+                        match what {
+                            Some(what) => (what, path),
+                            None => continue,
+                        }
+                    }
+                }
+            }
+            (Some(x), None) => ("only in A", relative(x, a).to_path_buf()),
+            (None, Some(y)) => ("only in B", relative(y, b).to_path_buf()),
+        };
+        // An entry on one side only: step past it on that side.
+        match what {
+            "only in A" => next_a = next(&mut walk_a, &mut errors).await,
+            "only in B" => next_b = next(&mut walk_b, &mut errors).await,
+            _ => {}
+        }
+        if diffs.len() < MAX_SHOWN {
+            println!("  {what}: {}", path.display());
+        }
+        diffs.push(path);
+    }
+    Ok((diffs, errors))
+}
+
+/// The next entry of `walk`, counting (and printing) errors, which name their path.
+async fn next(walk: &mut Walk, errors: &mut u64) -> Option<WalkEntry> {
+    loop {
+        match walk.next_entry().await {
+            Ok(entry) => return entry,
+            Err(err) => {
+                eprintln!("error: {err}");
+                *errors += 1;
             }
         }
     }
-    let b = root.join("b");
-    // 1. Another size (and mtime: a size difference is reported as such).
-    std::fs::write(b.join("dir03/file0042"), "changed\n")?;
-    // 2. A file missing from B, 3. a file only in B.
-    std::fs::remove_file(b.join("dir07/file0100"))?;
-    std::fs::write(b.join("dir11/extra"), "extra\n")?;
-    // 4. Same size, another mtime: touched, or copied without keeping times.
-    let touched = std::fs::OpenOptions::new()
-        .write(true)
-        .open(b.join("dir15/file0250"))?;
-    touched.set_modified(base + Duration::from_secs(3600))?;
-    Ok(4)
+}
+
+fn relative<'a>(entry: &'a WalkEntry, root: &Path) -> &'a Path {
+    entry.path().strip_prefix(root).unwrap_or(entry.path())
+}
+
+/// rsync's quick check: what differs between two entries at the same path, if anything.
+fn quick_check(x: &WalkEntry, y: &WalkEntry) -> Option<&'static str> {
+    let (mx, my) = (x.metadata()?, y.metadata()?);
+    match () {
+        _ if x.file_type() != y.file_type() => Some("type differs"),
+        _ if x.file_type().is_dir() => None,
+        _ if mx.len() != my.len() => Some("size differs"),
+        _ if mx.modified().ok() != my.modified().ok() => Some("mtime differs"),
+        _ => None,
+    }
+}
+
+/// Ticks every [`TICK`] on the compare's thread, keeping the worst lateness, the
+/// peak thread count, and a progress line every [`PROGRESS_EVERY`].
+async fn ticker(shared: Rc<Shared>) {
+    let (start, mut last_line) = (Instant::now(), Instant::now());
+    while !shared.done.get() {
+        let deadline = Instant::now() + TICK;
+        aopen::sleep(TICK).await;
+        let late = Instant::now().saturating_duration_since(deadline);
+        shared
+            .worst_lateness
+            .set(shared.worst_lateness.get().max(late));
+        if last_line.elapsed() >= PROGRESS_EVERY {
+            last_line = Instant::now();
+            shared
+                .peak_threads
+                .set(shared.peak_threads.get().max(status_field("Threads")));
+            let (n, secs) = (shared.compared.get(), start.elapsed().as_secs_f64());
+            println!(
+                "  {n} compared, {:.0}/s, worst tick {:.2?}, {:?}",
+                n as f64 / secs,
+                shared.worst_lateness.get(),
+                Pool::global().stats()
+            );
+        }
+    }
+    shared
+        .peak_threads
+        .set(shared.peak_threads.get().max(status_field("Threads")));
+}
+
+/// A number from `/proc/self/status` (`VmHWM` in KiB, `Threads`), or 0.
+fn status_field(name: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|line| line.starts_with(name));
+    line.and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Makes `a` and `b` under `root` (`dirs` × `files`), equal but for four planted
+/// differences, which it returns. Plain `std::fs`: setting up is not the lesson.
+fn make_trees(root: &Path, dirs: usize, files: usize) -> std::io::Result<Vec<PathBuf>> {
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    for side in ["a", "b"] {
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = (0..4)
+                .map(|part| {
+                    scope.spawn(move || -> std::io::Result<()> {
+                        for d in (part..dirs).step_by(4) {
+                            let dir = root.join(format!("{side}/d{d:04}"));
+                            std::fs::create_dir_all(&dir)?;
+                            for f in 0..files {
+                                let file = std::fs::File::create(dir.join(format!("f{f:04}")))?;
+                                file.set_len(((d * 7919 + f * 104_729) % 8192) as u64)?; // sparse
+                                file.set_modified(
+                                    base + Duration::from_secs((d * files + f) as u64),
+                                )?;
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .try_for_each(|part| part.join().expect("a maker thread"))
+        })?;
+    }
+    let (b, planted) = (
+        root.join("b"),
+        ["d0003/f0042", "d0007/f0100", "d0011/extra", "d0015/f0250"],
+    );
+    let open = |path: &str| std::fs::OpenOptions::new().write(true).open(b.join(path));
+    let grown = open(planted[0])?;
+    grown.set_len(grown.metadata()?.len() + 1)?; // 1. another size (same mtime)
+    grown.set_modified(std::fs::metadata(root.join("a").join(planted[0]))?.modified()?)?;
+    std::fs::remove_file(b.join(planted[1]))?; // 2. missing from B
+    std::fs::File::create(b.join(planted[2]))?; // 3. only in B
+    let touched = open(planted[3])?; // 4. same size, another mtime
+    touched.set_modified(base)?;
+    Ok(planted.iter().map(PathBuf::from).collect())
+}
+
+/// The trees of [`make_trees`] under `cache`, made once (a `complete` marker says so).
+fn cached_trees(cache: &Path, dirs: usize, files: usize) -> std::io::Result<Vec<PathBuf>> {
+    let marker = cache.join(format!("complete-{dirs}x{files}"));
+    if !marker.exists() {
+        println!(
+            "making 2 × {} files under {} (once)",
+            dirs * files,
+            cache.display()
+        );
+        let _ = std::fs::remove_dir_all(cache);
+        let planted = make_trees(cache, dirs, files)?;
+        std::fs::write(&marker, "")?;
+        return Ok(planted);
+    }
+    let names = ["d0003/f0042", "d0007/f0100", "d0011/extra", "d0015/f0250"];
+    Ok(names.iter().map(PathBuf::from).collect())
+}
+
+/// Two slow FUSE mounts of the same generated tree, four plants in the second.
+#[cfg(target_os = "linux")]
+mod slow {
+    use aopen_slowfs::{Latency, Plant, SlowFs, Tree};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    pub fn mount(dirs: u64, files: u64) -> super::Result<((SlowFs, SlowFs), Vec<PathBuf>)> {
+        SlowFs::available()?;
+        let tree = Tree::flat(dirs, files);
+        let plants = [
+            Plant::Size { dir: 4, file: 42 },
+            Plant::Mtime { dir: 16, file: 250 },
+            Plant::Missing { dir: 8, file: 100 },
+            Plant::Extra {
+                dir: 12,
+                name: "extra".into(),
+            },
+        ];
+        let planted = plants.iter().map(|plant| plant.path(&tree)).collect();
+        let builder = || {
+            SlowFs::builder()
+                .tree(tree.clone())
+                .latency(Latency::uniform(Duration::from_millis(1)))
+                .concurrency(256)
+        };
+        let a = builder().mount()?;
+        let b = plants
+            .into_iter()
+            .fold(builder(), |b, plant| b.plant(plant))
+            .mount()?;
+        Ok(((a, b), planted))
+    }
 }
