@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use aopen::{block_on, sleep, LocalExecutor, Task};
 use common::{
-    drop_flag, panic_message, rerun_test, threads_named, within, yield_now, CountingWaker,
+    drop_flag, panic_message, rerun_test, thread_count, threads_named, within, yield_now,
+    CountingWaker,
 };
 
 /// How long a test may take before [`within`] calls it hung.
@@ -591,11 +592,6 @@ fn sleep_wakes_the_waker_of_its_latest_poll() {
 /// Set in the child process that [`ten_thousand_sleeps_share_one_timer_thread`]
 /// starts, so the thread count is measured with no other test running.
 const CHILD_ENV: &str = "AOPEN_EXECUTOR_TESTS_CHILD";
-
-/// The number of threads in this process.
-fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").unwrap().count()
-}
 
 #[test]
 fn ten_thousand_sleeps_share_one_timer_thread() {

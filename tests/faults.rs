@@ -42,6 +42,9 @@
 //! parent checks. Every rule selects the test directory with `path=`, so the harness's
 //! own output is never touched (the shim only faults descriptors it saw opened anyway).
 
+// The `LD_PRELOAD` shim interposes on glibc's calls: Linux only.
+#![cfg(target_os = "linux")]
+
 #[path = "support/common.rs"]
 mod common;
 

@@ -461,6 +461,7 @@ fn eager_threads(max_threads: usize) -> usize {
     cores.max(2).min(max_threads)
 }
 
+#[cfg(not(windows))]
 #[test]
 fn the_pool_grows_past_one_thread_per_core_while_its_threads_sleep() {
     // Every job waits at a barrier for all the others, so they can only finish if
@@ -507,6 +508,7 @@ fn the_pool_grows_past_one_thread_per_core_while_its_threads_sleep() {
     );
 }
 
+#[cfg(not(windows))]
 #[test]
 fn sleeping_jobs_shorter_than_the_watchers_longest_tick_still_grow_the_pool() {
     // Short computations first: while they keep every thread busy the watcher looks
@@ -520,6 +522,7 @@ fn sleeping_jobs_shorter_than_the_watchers_longest_tick_still_grow_the_pool() {
     assert_naps_overlap(true, 400, 300, Duration::from_millis(1));
 }
 
+#[cfg(not(windows))]
 #[test]
 fn jobs_that_each_sleep_a_tenth_of_a_millisecond_grow_the_pool() {
     // Each job sleeps 0.1 ms, less than the watcher's shortest tick, so no look sees
@@ -531,6 +534,7 @@ fn jobs_that_each_sleep_a_tenth_of_a_millisecond_grow_the_pool() {
     assert_naps_overlap(true, 0, 2000, Duration::from_micros(100));
 }
 
+#[cfg(not(windows))]
 /// Queues `computations` jobs that compute for 50 µs, then `naps` jobs that sleep for
 /// `nap`, on a pool of up to 32 threads (with or without the sleep census), and
 /// checks that more of the naps ran at once than twice the threads the pool starts
@@ -563,6 +567,7 @@ fn assert_naps_overlap(census: bool, computations: usize, naps: usize, nap: Dura
     );
 }
 
+#[cfg(not(windows))]
 #[test]
 fn without_the_sleep_census_slow_jobs_still_overlap() {
     // The fallback of systems without `/proc` (forced here): a thread's state is
@@ -572,6 +577,7 @@ fn without_the_sleep_census_slow_jobs_still_overlap() {
     assert_naps_overlap(false, 0, 600, Duration::from_millis(5));
 }
 
+#[cfg(not(windows))]
 #[test]
 fn without_the_sleep_census_jobs_waiting_for_each_other_still_meet() {
     // Every job waits at a barrier for all the others: they only finish once all of

@@ -307,20 +307,32 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
+/// The kind the model expects for `err`. A seek before the start is `EINVAL`
+/// (`InvalidInput`) on Unix; Windows says `ERROR_NEGATIVE_SEEK` (131), which std
+/// leaves uncategorized: the same refusal, so the model's kind.
+fn kind_of(err: &io::Error) -> ErrorKind {
+    /// Win32's `ERROR_NEGATIVE_SEEK`.
+    const ERROR_NEGATIVE_SEEK: i32 = 131;
+    if cfg!(windows) && aopen::fs::os_error(err) == Some(ERROR_NEGATIVE_SEEK) {
+        return ErrorKind::InvalidInput;
+    }
+    err.kind()
+}
+
 fn read_out(result: io::Result<usize>, mut buf: Vec<u8>) -> Out {
     match result {
         Ok(n) => {
             buf.truncate(n);
             Out::Bytes(buf)
         }
-        Err(err) => Out::Err(err.kind()),
+        Err(err) => Out::Err(kind_of(&err)),
     }
 }
 
 fn out<T>(result: io::Result<T>, ok: impl FnOnce(T) -> Out) -> Out {
     match result {
         Ok(value) => ok(value),
-        Err(err) => Out::Err(err.kind()),
+        Err(err) => Out::Err(kind_of(&err)),
     }
 }
 

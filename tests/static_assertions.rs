@@ -127,10 +127,7 @@ fn free_function_futures_are_spawnable() {
     is_spawnable(&fs::hard_link(&path, &other));
     is_spawnable(&fs::canonicalize(&path));
     is_spawnable(&fs::try_exists(&path));
-    is_spawnable(&fs::set_permissions(
-        &path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    ));
+    is_spawnable(&fs::set_permissions(&path, some_permissions()));
     is_spawnable(&fs::read_dir(&path));
     is_spawnable(&fs::metadata_batch([&path, &other]));
     is_spawnable(&fs::with_file(&path, |file| {
@@ -176,7 +173,7 @@ fn method_futures_are_send(mut file: File, mut dir: ReadDir, entry: DirEntry) {
     is_send(&file.sync_data());
     is_send(&file.set_len(0));
     is_send(&file.metadata());
-    is_send(&file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)));
+    is_send(&file.set_permissions(some_permissions()));
     is_send(&file.try_clone());
     is_send(&file.read_at(&mut buf, 0));
     is_send(&file.write_at(b"x", 0));
@@ -204,4 +201,11 @@ fn a_task_using_the_api_is_spawnable() {
         Ok(n)
     }
     is_spawnable(&task(PathBuf::from("/nonexistent")));
+}
+
+/// A `Permissions` value on any system (Unix modes are not portable).
+fn some_permissions() -> std::fs::Permissions {
+    std::fs::metadata(std::env::temp_dir())
+        .expect("the temporary directory")
+        .permissions()
 }

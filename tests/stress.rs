@@ -202,7 +202,9 @@ fn real_opens_cancelled_at_random_points_leak_nothing() {
         }
         let stats = pool.stats();
         assert!(stats.descriptors_held <= BUDGET, "over budget: {stats:?}");
-        if i % 1024 == 0 {
+        // Windows's probe (`fds_into`) would make the opens in flight fail: there
+        // the budget is checked through `descriptors_held` above.
+        if cfg!(unix) && i % 1024 == 0 {
             let fds = fds_into(dir.path());
             peak_fds = peak_fds.max(fds);
             assert!(fds <= BUDGET, "{fds} descriptors open, budget {BUDGET}");

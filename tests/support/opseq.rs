@@ -37,6 +37,7 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io::{self, SeekFrom};
+#[cfg(unix)]
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
@@ -416,6 +417,7 @@ impl Drop for TempDir {
 }
 
 /// Descriptors of this process whose `/proc/self/fd` target lies inside `dir`.
+#[cfg(unix)]
 pub fn fds_into(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return 0;
@@ -425,6 +427,46 @@ pub fn fds_into(dir: &Path) -> usize {
         .filter_map(|entry| std::fs::read_link(entry.path()).ok())
         .filter(|target| target.starts_with(dir))
         .count()
+}
+
+/// Paths inside `dir` (and `dir` itself) some handle holds open, as far as Windows
+/// can tell: an open that shares nothing fails with a sharing violation (32)
+/// exactly while another handle is open there. The probe would make an open racing
+/// with it fail, so call it only while nothing opens files in `dir`.
+#[cfg(windows)]
+pub fn fds_into(dir: &Path) -> usize {
+    use std::os::windows::fs::OpenOptionsExt;
+    /// Lets `CreateFileW` open a directory too.
+    const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+    const ERROR_SHARING_VIOLATION: i32 = 32;
+    let mut held = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let probe = std::fs::OpenOptions::new()
+            .read(true)
+            .share_mode(0)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(&path);
+        if matches!(probe, Err(err) if err.raw_os_error() == Some(ERROR_SHARING_VIOLATION)) {
+            held += 1;
+        }
+        if let Ok(entries) = std::fs::read_dir(&path) {
+            todo.extend(entries.flatten().map(|entry| entry.path()));
+        }
+    }
+    held
+}
+
+/// The kind of a seek's error, as Unix gives it: a seek before the start is `EINVAL`
+/// (`InvalidInput`) there; Windows says `ERROR_NEGATIVE_SEEK` (131), which std
+/// leaves uncategorized: the same refusal.
+pub fn seek_error_kind(err: &io::Error) -> io::ErrorKind {
+    /// Win32's `ERROR_NEGATIVE_SEEK`.
+    const ERROR_NEGATIVE_SEEK: i32 = 131;
+    if cfg!(windows) && aopen::fs::os_error(err) == Some(ERROR_NEGATIVE_SEEK) {
+        return io::ErrorKind::InvalidInput;
+    }
+    err.kind()
 }
 
 /// How long one sequence may run before the watchdog aborts the process.
@@ -1263,7 +1305,7 @@ impl RealWorld {
                         assert_eq!(*pos as i64, p, "{}: seek landed elsewhere", self.ctx)
                     }
                     (Err(err), Some(p)) if p < 0 => assert_eq!(
-                        err.kind(),
+                        seek_error_kind(err),
                         io::ErrorKind::InvalidInput,
                         "{}: seek before 0: {err}",
                         self.ctx
@@ -1277,7 +1319,7 @@ impl RealWorld {
                         desc.known = desc.taint == 0;
                     }
                     Err(err) => assert_eq!(
-                        err.kind(),
+                        seek_error_kind(&err),
                         io::ErrorKind::InvalidInput,
                         "{}: seek: {err}",
                         self.ctx
@@ -1529,7 +1571,14 @@ fn parse_pool() -> &'static Pool {
 /// `std::fs::metadata` on success/error kind; an error names the path (and is
 /// `InvalidInput` for a NUL byte).
 pub fn check_metadata_path(raw: &[u8]) {
+    // Any bytes are a Unix path; a Windows path is UTF-16, so there the bytes are
+    // read as UTF-8 (lossily).
+    #[cfg(unix)]
     let path = Path::new(OsStr::from_bytes(raw));
+    #[cfg(windows)]
+    let owned = std::path::PathBuf::from(String::from_utf8_lossy(raw).into_owned());
+    #[cfg(windows)]
+    let path = owned.as_path();
     let result = block_on(parse_pool().fs().metadata(path));
     let std_result = std::fs::metadata(path);
     match (&result, &std_result) {
