@@ -32,6 +32,10 @@ const IN_FLIGHT: usize = 256;
 const SERVER_CONCURRENCY: usize = 1024;
 /// Directories of the stat tree; each holds `IN_FLIGHT / DIRS` files.
 const DIRS: u64 = 4;
+/// Stats in flight while a listing runs: twice the old 64-thread cap.
+const STATS_BESIDE_LISTING: usize = 128;
+/// Entries of the listed directory.
+const LISTED_FILES: u64 = 1000;
 /// Calls that hang in the hung-mount test, and the pool's thread cap there.
 const HUNG_CALLS: usize = 4;
 const HUNG_POOL_THREADS: usize = 16;
@@ -112,6 +116,132 @@ fn holding<T: Send>(
         let out = work();
         (out, watcher.join().expect("watcher"))
     })
+}
+
+#[test]
+fn stats_in_flight_reach_the_server_at_once() {
+    if !SlowFs::announce("slow_mount::stats_in_flight_reach_the_server_at_once") {
+        return;
+    }
+    let fs = mount(IN_FLIGHT as u64);
+    let paths = paths(&fs, IN_FLIGHT);
+    // The global pool, with its default thread cap: what a program gets.
+    let (results, gate) = holding(
+        &fs,
+        Kind::Getattr,
+        |s| s.held >= IN_FLIGHT as u64,
+        || aopen::block_on(join_all(paths.iter().map(aopen::fs::metadata))),
+    );
+    assert!(gate.reached, "{IN_FLIGHT} aopen::fs::metadata calls in flight never had {IN_FLIGHT} requests at the server at once within {DEADLINE:?}: {:?}", gate.stats);
+    for (path, meta) in paths.iter().zip(&results) {
+        check_meta(&fs, path, meta);
+    }
+    assert!(
+        fs.stats().max_in_flight >= IN_FLIGHT as u64,
+        "{:?}",
+        gate.stats
+    );
+}
+
+#[test]
+fn a_metadata_batch_has_all_its_paths_at_the_server_at_once() {
+    if !SlowFs::announce("slow_mount::a_metadata_batch_has_all_its_paths_at_the_server_at_once") {
+        return;
+    }
+    let fs = mount(IN_FLIGHT as u64);
+    let paths = paths(&fs, IN_FLIGHT);
+    let (results, gate) = holding(
+        &fs,
+        Kind::Getattr,
+        |s| s.held >= IN_FLIGHT as u64,
+        || aopen::block_on(aopen::fs::metadata_batch(&paths)),
+    );
+    assert!(gate.reached, "metadata_batch of {IN_FLIGHT} paths never had {IN_FLIGHT} requests at the server at once within {DEADLINE:?}: {:?}", gate.stats);
+    let results = results.expect("a pool for the batch");
+    assert_eq!(results.len(), IN_FLIGHT);
+    for (path, meta) in paths.iter().zip(&results) {
+        check_meta(&fs, path, meta);
+    }
+    assert!(
+        fs.stats().max_in_flight >= IN_FLIGHT as u64,
+        "{:?}",
+        gate.stats
+    );
+}
+
+#[test]
+fn a_listing_is_served_while_stats_are_in_flight() {
+    if !SlowFs::announce("slow_mount::a_listing_is_served_while_stats_are_in_flight") {
+        return;
+    }
+    // Directory 1..=DIRS hold the stat targets; a listing of a directory of its own.
+    let fs = SlowFs::builder()
+        .tree(Tree::flat(2, LISTED_FILES))
+        .latency(Latency::uniform(LATENCY))
+        .concurrency(SERVER_CONCURRENCY)
+        .mount()
+        .expect("mount");
+    let stat_paths: Vec<PathBuf> = (0..STATS_BESIDE_LISTING as u64)
+        .map(|j| fs.file_path(1, j))
+        .collect();
+    let listed = fs.dir_path(2);
+    let pool = Pool::builder()
+        .build()
+        .expect("a pool with the default cap");
+    fs.reset_stats();
+    // Only the stats of directory 1: the listing (of directory 2) may stat its own
+    // directory.
+    fs.hold_in(Kind::Getattr, 1);
+    let (stat_results, names, during) = thread::scope(|s| {
+        let stats =
+            s.spawn(|| aopen::block_on(join_all(stat_paths.iter().map(|p| pool.fs().metadata(p)))));
+        let release = || fs.release(Kind::Getattr);
+        // Every stat waits at the server...
+        let waited = Instant::now();
+        while fs.stats().held < STATS_BESIDE_LISTING as u64 {
+            if waited.elapsed() > DEADLINE {
+                let (server, threads) = (fs.stats(), pool.stats());
+                release();
+                panic!("{STATS_BESIDE_LISTING} stats never all reached the server within {DEADLINE:?}: {server:?}; pool {threads:?}");
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        // ... while the listing, on the same pool, runs to its end (bounded, so a
+        // listing queued behind the stats fails instead of hanging).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (pool, listed) = (&pool, &listed);
+        s.spawn(move || {
+            let list = aopen::block_on(async {
+                let mut dir = pool.fs().read_dir(listed).await?;
+                let mut names = Vec::new();
+                while let Some(entry) = dir.next_entry().await? {
+                    names.push(entry.file_name().into_string().expect("UTF-8 names"));
+                }
+                io::Result::Ok(names)
+            });
+            let _ = tx.send(list);
+        });
+        let names = rx.recv_timeout(DEADLINE);
+        let during = fs.stats();
+        release();
+        let names = names.unwrap_or_else(|_| {
+            panic!("the listing did not finish within {DEADLINE:?} while {STATS_BESIDE_LISTING} stats were held: {during:?}; pool {:?}", pool.stats())
+        });
+        (stats.join().expect("stats"), names, during)
+    });
+    // The listing was served while every stat was still in flight at the server.
+    assert_eq!(during.held, STATS_BESIDE_LISTING as u64, "{during:?}");
+    assert!(
+        during.served_of(Kind::Readdir) >= 2,
+        "a listing of {LISTED_FILES} entries takes several readdirs: {during:?}"
+    );
+    let mut names = names.expect("list the slow directory");
+    names.sort();
+    let expected: Vec<String> = (0..LISTED_FILES).map(|j| fs.tree().file_name(j)).collect();
+    assert_eq!(names, expected);
+    for (path, meta) in stat_paths.iter().zip(&stat_results) {
+        check_meta(&fs, path, meta);
+    }
 }
 
 #[test]
@@ -200,6 +330,7 @@ fn a_hung_mount_holds_its_threads_and_nothing_else() {
         // The pool shows the hung threads, and shutdown says what did not finish.
         let stats = pool.stats();
         assert!(stats.threads_busy >= HUNG_CALLS, "{stats:?}");
+        assert!(stats.threads_asleep >= HUNG_CALLS, "{stats:?}");
         let err = pool
             .shutdown(SHUTDOWN_WAIT)
             .expect_err("shutdown must time out while calls hang");

@@ -30,7 +30,7 @@ use std::time::Duration;
 use fuser::{BackgroundSession, Config, MountOption, Session};
 use nix::mount::{umount2, MntFlags, MsFlags};
 
-use crate::sched::{Kind, Latency, Scheduler, Stats};
+use crate::sched::{Hold, Kind, Latency, Scheduler, Stats};
 use crate::server::{Ended, Server};
 use crate::tree::{Plant, Served, Tree, HUNG_DIR};
 
@@ -325,7 +325,15 @@ impl SlowFs {
     /// [`Stats::held`] then counts the callers waiting in such a request, so a test
     /// can wait for "N at the server at once" as a condition. The drop releases too.
     pub fn hold(&self, kind: Kind) {
-        self.sched.hold(kind)
+        self.sched.hold(kind, Hold::All)
+    }
+
+    /// Like [`SlowFs::hold`], only for requests about the entries of directory `dir`
+    /// (lookups in it, requests on the files and directories it holds): other work on
+    /// the mount, a listing of another directory say, goes on. Replaces an earlier
+    /// hold of `kind`.
+    pub fn hold_in(&self, kind: Kind, dir: u64) {
+        self.sched.hold(kind, Hold::In(dir))
     }
 
     /// Let held requests of `kind` go on (each then takes a slot and its latency).

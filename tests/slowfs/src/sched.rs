@@ -207,6 +207,28 @@ impl Ord for Timed {
     }
 }
 
+/// Which requests of a kind the gate holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// None: they are served.
+    Off,
+    /// All of them.
+    All,
+    /// Those about an entry of directory `k` (a lookup in it, or a request on a file
+    /// or directory it holds).
+    In(u64),
+}
+
+impl Hold {
+    fn holds(self, scope: Option<u64>) -> bool {
+        match self {
+            Hold::Off => false,
+            Hold::All => true,
+            Hold::In(dir) => scope == Some(dir),
+        }
+    }
+}
+
 /// Whether the scheduler still delays answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -228,8 +250,8 @@ struct State {
     waiting: VecDeque<(Kind, Answer)>,
     /// Requests never to be answered while serving (the hung directory).
     parked: Vec<(Kind, Answer)>,
-    /// Kinds whose requests wait at the gate.
-    held: [bool; Kind::COUNT],
+    /// Which requests of each kind wait at the gate.
+    held: [Hold; Kind::COUNT],
     /// Requests of held kinds, in arrival order.
     gate: Vec<(Kind, Answer)>,
     seq: u64,
@@ -269,7 +291,7 @@ impl Scheduler {
                 due: BinaryHeap::new(),
                 waiting: VecDeque::new(),
                 parked: Vec::new(),
-                held: [false; Kind::COUNT],
+                held: [Hold::Off; Kind::COUNT],
                 gate: Vec::new(),
                 seq: 0,
             }),
@@ -317,8 +339,9 @@ impl Scheduler {
         earliest
     }
 
-    /// Answer a request after its kind's latency, once a slot is free.
-    pub(crate) fn submit(&self, kind: Kind, answer: Answer) {
+    /// Answer a request after its kind's latency, once a slot is free. `scope` is the
+    /// directory (by index) holding the entry it is about, for [`Hold::In`].
+    pub(crate) fn submit(&self, kind: Kind, scope: Option<u64>, answer: Answer) {
         self.arrive();
         let mut state = lock(&self.state);
         match state.phase {
@@ -328,7 +351,7 @@ impl Scheduler {
                 self.answer(kind, answer);
             }
             // Its kind is held: at the gate, without a slot, until released.
-            Phase::Serving if state.held[kind.index()] => {
+            Phase::Serving if state.held[kind.index()].holds(scope) => {
                 state.gate.push((kind, answer));
                 self.counters.held.fetch_add(1, Ordering::SeqCst);
             }
@@ -354,15 +377,15 @@ impl Scheduler {
         }
     }
 
-    /// Hold requests of `kind` at the gate from now on.
-    pub(crate) fn hold(&self, kind: Kind) {
-        lock(&self.state).held[kind.index()] = true;
+    /// Hold requests of `kind` at the gate from now on, those that `hold` says.
+    pub(crate) fn hold(&self, kind: Kind, hold: Hold) {
+        lock(&self.state).held[kind.index()] = hold;
     }
 
     /// Stop holding `kind`: its requests at the gate go on, in arrival order.
     pub(crate) fn release(&self, kind: Kind) {
         let mut state = lock(&self.state);
-        state.held[kind.index()] = false;
+        state.held[kind.index()] = Hold::Off;
         let gate = std::mem::take(&mut state.gate);
         let (go, stay): (Vec<_>, Vec<_>) = gate.into_iter().partition(|(k, _)| *k == kind);
         state.gate = stay;
@@ -540,7 +563,11 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         for i in 0..n {
             let tx = tx.clone();
-            s.submit(Kind::Getattr, Box::new(move || tx.send(i).unwrap()));
+            s.submit(
+                Kind::Getattr,
+                Some(1),
+                Box::new(move || tx.send(i).unwrap()),
+            );
         }
         rx
     }
@@ -599,16 +626,18 @@ mod tests {
     #[test]
     fn held_kinds_wait_at_the_gate_without_a_slot_until_released() {
         let s = Scheduler::new(Latency::uniform(Duration::from_secs(3600)), 1);
-        s.hold(Kind::Getattr);
+        s.hold(Kind::Getattr, Hold::In(1));
         let rx = submit_numbered(&s, 3);
-        s.submit(Kind::Lookup, Box::new(|| {}));
+        s.submit(Kind::Lookup, Some(1), Box::new(|| {}));
+        // Held only in directory 1: this one waits in line for the slot instead.
+        s.submit(Kind::Getattr, Some(2), Box::new(|| {}));
         let stats = s.stats();
-        assert_eq!((stats.held, stats.in_flight, stats.waiting), (3, 4, 0));
+        assert_eq!((stats.held, stats.in_flight, stats.waiting), (3, 5, 1));
         // The lookup took the only slot; the released getattrs wait in line for it.
         assert_eq!(lock(&s.state).in_service, 1);
         s.release(Kind::Getattr);
         let stats = s.stats();
-        assert_eq!((stats.held, stats.waiting), (0, 3));
+        assert_eq!((stats.held, stats.waiting), (0, 4));
         s.close();
         assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2]);
     }

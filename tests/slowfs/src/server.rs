@@ -17,7 +17,7 @@ use fuser::{
 };
 
 use crate::sched::{Kind, Scheduler};
-use crate::tree::{fill_content, Attr, Served, BLOCK_SIZE};
+use crate::tree::{fill_content, Attr, Node, Served, BLOCK_SIZE};
 
 /// Entry and attribute timeout: 0, so that the kernel caches neither.
 const NO_CACHE: Duration = Duration::ZERO;
@@ -94,13 +94,16 @@ impl Server {
 /// gets [`PARKED_ERROR`] when the mount is dropped). Only one branch runs, so both can
 /// take the reply.
 macro_rules! answer {
-    ($server:expr, $kind:expr, $ino:expr, $reply:ident => $body:expr) => {{
+    ($server:expr, $kind:expr, $ino:expr, $reply:ident => $body:expr) => {
+        answer!($server, $kind, $ino, $server.served.dir_of($ino), $reply => $body)
+    };
+    ($server:expr, $kind:expr, $ino:expr, $scope:expr, $reply:ident => $body:expr) => {{
         if $server.served.is_hung($ino) {
             $server
                 .sched
                 .park($kind, Box::new(move || $reply.error(PARKED_ERROR)));
         } else {
-            $server.sched.submit($kind, Box::new(move || $body));
+            $server.sched.submit($kind, $scope, Box::new(move || $body));
         }
     }};
 }
@@ -125,7 +128,12 @@ impl Filesystem for Server {
             .lookup(parent.0, name)
             .and_then(|ino| self.served.attr(ino));
         let attr = attr.map(|a| self.file_attr(&a));
-        answer!(self, Kind::Lookup, parent.0, reply => match attr {
+        // A lookup is about an entry of its parent.
+        let scope = match self.served.node(parent.0) {
+            Some(Node::Dir(dir)) => Some(dir),
+            _ => None,
+        };
+        answer!(self, Kind::Lookup, parent.0, scope, reply => match attr {
             Some(attr) => reply.entry_with_ttls(&NO_CACHE, &NO_CACHE, &attr, Generation(0)),
             None => reply.error(Errno::ENOENT),
         });

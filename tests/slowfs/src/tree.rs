@@ -436,6 +436,17 @@ impl Served {
         (n < self.extras.len()).then_some(Node::Extra(n))
     }
 
+    /// The directory (by index) holding inode `ino`; `None` for the root.
+    pub(crate) fn dir_of(&self, ino: u64) -> Option<u64> {
+        match self.node(ino)? {
+            Node::Dir(0) => None,
+            Node::Dir(k) => Some(Tree::parent(k, self.tree.fanout)),
+            Node::File => Some(1 + (ino - self.tree.files_start()) / self.tree.files_per_dir),
+            Node::Hung => Some(0),
+            Node::Extra(n) => Some(self.extras[n].0),
+        }
+    }
+
     /// Whether requests on `ino` are never answered.
     pub(crate) fn is_hung(&self, ino: u64) -> bool {
         self.hung && ino == self.hung_ino()
@@ -614,6 +625,9 @@ mod tests {
             served.lookup(d01, OsStr::new("f07")),
             Some(tree.file_ino(5, 7))
         );
+        assert_eq!(served.dir_of(tree.file_ino(5, 7)), Some(5));
+        assert_eq!(served.dir_of(d01), Some(1));
+        assert_eq!(served.dir_of(ROOT_INO), None);
         // Not quite the tree's names.
         assert_eq!(served.lookup(ROOT_INO, OsStr::new("d00")), None);
         assert_eq!(served.lookup(d01, OsStr::new("f12")), None);
