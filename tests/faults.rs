@@ -24,6 +24,10 @@
 //! | `stat`    | `delay=2ms` on one subdirectory | `metadata_batch` starts more workers than cores for the slow paths (the workers sleep in `stat`), and no more than the cores for cached paths |
 //! | `fsync`   | `errno=EIO`               | `sync_all` and `sync_data` err with `EIO` and the path; the close after is `Ok` |
 //! | `readdir` | `errno=EIO:nth=1`         | `next_entry` gives `Err(EIO)` naming the directory, then `Ok(None)`: std ends a listing at its first `readdir` error, so the entries are not listed |
+//! | `stat`    | `errno=ESTALE` / `EIO`    | `metadata`, `symlink_metadata`, `File::metadata` (`fstat`), `metadata_batch` err with that errno naming the path; nothing leaked, the pool serves the next read (without the shim's `statx` hook, std's `metadata` is `Ok`: the hook is what std calls) |
+//! | `readdir` | `errno=ESTALE` / `EIO`    | `next_entry` errs with that errno naming the directory, then `Ok(None)` |
+//! | `fsync`   | `errno=EIO`               | `sync_all`, `sync_data` err naming the path; the close after is `Ok` |
+//! | (none)    | a directory removed mid-listing | the entries read come out, then a `NotFound` error naming the directory ("removed while it was being listed"), not the silent end glibc makes of `getdents`'s `ENOENT` |
 //! | any       | bad `AOPEN_FAULTS`        | the shim prints one message and aborts the process at load       |
 //!
 //! Every scenario ends with `pool.shutdown(10 s)` and checks that no descriptor whose
@@ -1116,6 +1120,167 @@ fn child_stat_sync_dir() {
         }
         report.add("listing", seen.join(","));
     });
+    report.finish(pool, &dir);
+}
+
+// ---------------------------------------------------------------------------------
+// The NFS errors: ESTALE and EIO on stat and readdir, EIO on fsync, a directory that
+// vanishes mid-listing
+// ---------------------------------------------------------------------------------
+
+/// Entries of the directory removed mid-listing: several `getdents` buffers' worth
+/// (names of [`LONG_NAME`] bytes), so the removal lands between two of them.
+const VANISHING_ENTRIES: usize = 3_000;
+
+/// The length of those entries' names.
+const LONG_NAME: usize = 48;
+
+#[test]
+fn nfs_errors_are_clear_and_leave_the_pool_serving() {
+    let faults =
+        "stat:errno=ESTALE:path=*aopen-fault-*/stale*;stat:errno=EIO:path=*aopen-fault-*/eio*;\
+         readdir:errno=ESTALE:path=*aopen-fault-*/stale-dir;\
+         readdir:errno=EIO:path=*aopen-fault-*/eio-dir;\
+         fsync:errno=EIO:path=*aopen-fault-*/eio-sync.txt";
+    let run = run_child("nfs", faults, |dir| {
+        for name in ["stale.txt", "eio.txt", "eio-sync.txt", "fine.txt"] {
+            std::fs::write(dir.join(name), name).unwrap();
+        }
+        for sub in ["stale-dir", "eio-dir"] {
+            std::fs::create_dir(dir.join(sub)).unwrap();
+            std::fs::write(dir.join(sub).join("entry"), "").unwrap();
+        }
+        let vanishing = dir.join("vanishing");
+        std::fs::create_dir(&vanishing).unwrap();
+        for i in 0..VANISHING_ENTRIES {
+            std::fs::write(vanishing.join(format!("{i:0LONG_NAME$}")), "").unwrap();
+        }
+    });
+    run.assert_passed();
+    assert_eq!(
+        run.get("errors"),
+        "metadata:ESTALE,symlink_metadata:ESTALE,File::metadata:ESTALE,metadata_batch:ESTALE,\
+         metadata:EIO,symlink_metadata:EIO,File::metadata:EIO,metadata_batch:EIO,\
+         read_dir:ESTALE,read_dir:EIO,sync_all:EIO,sync_data:EIO",
+        "{}",
+        run.context()
+    );
+    assert_eq!(run.get("vanished"), "NotFound");
+    assert!(run.num("listed_before_vanishing") < VANISHING_ENTRIES as u64);
+}
+
+#[test]
+fn child_nfs() {
+    let Some(dir) = child_dir("nfs") else {
+        return;
+    };
+    let pool = small_pool();
+    let fs = pool.fs();
+    let mut report = Report::default();
+    let mut errors = Vec::new();
+    // Each error: the injected errno, a message naming `path`, nothing left open
+    // under the test directory once its descriptors closed, every permit back, and
+    // the pool still serving a call that is not faulted.
+    let mut check = |what: &str, err: io::Error, errno: i32, path: &Path| {
+        assert_eq!(os_error(&err), Some(errno), "{what}: {err}");
+        let text = message(&err);
+        assert!(text.contains(path.to_str().unwrap()), "{what}: {text}");
+        let name = match errno {
+            libc::ESTALE => "ESTALE",
+            libc::EIO => "EIO",
+            _ => "other",
+        };
+        errors.push(format!("{what}:{name}"));
+    };
+    aopen::block_on(async {
+        for (name, errno) in [("stale.txt", libc::ESTALE), ("eio.txt", libc::EIO)] {
+            let path = dir.join(name);
+            check(
+                "metadata",
+                fs.metadata(&path).await.unwrap_err(),
+                errno,
+                &path,
+            );
+            let lstat = fs.symlink_metadata(&path).await.unwrap_err();
+            check("symlink_metadata", lstat, errno, &path);
+            let file = fs.open(&path).await.unwrap();
+            check(
+                "File::metadata",
+                file.metadata().await.unwrap_err(),
+                errno,
+                &path,
+            );
+            file.close().await.unwrap();
+            let batch = fs.metadata_batch([&path]).await.unwrap();
+            let err = batch.into_iter().next().unwrap().unwrap_err();
+            check("metadata_batch", err, errno, &path);
+            assert_eq!(fds_under(&dir), 0);
+            assert_budget_full(&pool);
+            assert_eq!(fs.read(dir.join("fine.txt")).await.unwrap(), b"fine.txt");
+        }
+
+        for (name, errno) in [("stale-dir", libc::ESTALE), ("eio-dir", libc::EIO)] {
+            let path = dir.join(name);
+            let mut listing = fs.read_dir(&path).await.unwrap();
+            let err = listing.next_entry().await.unwrap_err();
+            check("read_dir", err, errno, &path);
+            // The listing ends after its error, as std's does.
+            assert!(listing.next_entry().await.unwrap().is_none());
+            drop(listing);
+            assert_eq!(fs.read(dir.join("fine.txt")).await.unwrap(), b"fine.txt");
+        }
+
+        let path = dir.join("eio-sync.txt");
+        let file = fs
+            .options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .unwrap();
+        check(
+            "sync_all",
+            file.sync_all().await.unwrap_err(),
+            libc::EIO,
+            &path,
+        );
+        check(
+            "sync_data",
+            file.sync_data().await.unwrap_err(),
+            libc::EIO,
+            &path,
+        );
+        file.close().await.unwrap();
+
+        // A directory removed while it is listed: the entries already read come out,
+        // then an error, not the quiet end glibc makes of the dead directory's
+        // `ENOENT`.
+        let path = dir.join("vanishing");
+        let mut listing = fs.read_dir(&path).await.unwrap();
+        let mut listed = 0;
+        assert!(listing.next_entry().await.unwrap().is_some());
+        listed += 1;
+        std::fs::remove_dir_all(&path).unwrap();
+        let err = loop {
+            match listing.next_entry().await {
+                Ok(Some(_)) => listed += 1,
+                Ok(None) => panic!("the listing of a removed directory ended without an error"),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        let text = message(&err);
+        assert!(text.contains(path.to_str().unwrap()), "{text}");
+        assert!(text.contains("removed while it was being listed"), "{text}");
+        report.add("vanished", format!("{:?}", err.kind()));
+        assert!(listing.next_entry().await.unwrap().is_none());
+        drop(listing);
+        report.add("listed_before_vanishing", listed);
+        assert_eq!(fs.read(dir.join("fine.txt")).await.unwrap(), b"fine.txt");
+    });
+    report.add("errors", errors.join(","));
+    // `finish`: the pool shuts down in time, no descriptor under the directory is
+    // left, every permit is back.
     report.finish(pool, &dir);
 }
 

@@ -90,11 +90,27 @@ impl Dir {
         }
     }
 
-    // Used by the Linux-only bounded `remove_dir_all` (`remove.rs`).
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn fd(&self) -> RawFd {
         // SAFETY: `stream` is a valid open stream until drop.
         unsafe { libc::dirfd(self.stream.as_ptr()) }
+    }
+
+    /// Whether the directory was removed (its link count is 0) while this stream
+    /// was open.
+    ///
+    /// `getdents` of a removed directory fails with `ENOENT`, and glibc's `readdir`
+    /// turns that into a plain end of the stream, so a listing cut short by a
+    /// removal looks complete. A caller that must not mistake one for the other
+    /// asks this at the end.
+    pub(crate) fn removed(&self) -> io::Result<bool> {
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `self.fd()` is open while `self` lives; `stat` is writable memory
+        // of the right type, initialized by `fstat` when it returns 0.
+        if unsafe { libc::fstat(self.fd(), stat.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fstat` returned 0, so it filled `stat`.
+        Ok(unsafe { stat.assume_init() }.st_nlink == 0)
     }
 
     /// The next entry other than `.` and `..`: its name and whether it is a

@@ -389,6 +389,17 @@ fn read_batch(stream: &mut Dir, path: &Path) -> Batch {
                 }));
             }
             Ok(None) => {
+                // The end, or a directory removed while it was listed (glibc
+                // reports that `ENOENT` as the end): say which.
+                match stream.removed() {
+                    Ok(false) => {}
+                    Ok(true) => entries.push(Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "the directory was removed while it was being listed: \
+                         entries may be missing",
+                    ))),
+                    Err(err) => entries.push(Err(err)),
+                }
                 exhausted = true;
                 break;
             }
