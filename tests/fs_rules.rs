@@ -511,6 +511,32 @@ fn rule2_issue_order_is_call_order_not_first_poll_order() {
     assert_eq!(std::fs::read(&path).unwrap(), b"0123");
 }
 
+/// What a `&self` method's future dropped before its job started means: the job is
+/// skipped. One pool thread, kept busy, makes "before it started" certain: the
+/// dropped write never lands, the awaited one called after it does.
+#[test]
+fn rule2_a_write_at_dropped_before_it_started_never_happens() {
+    let (_guard, dir) = tempdir();
+    let pool = pool(1, 8);
+    let path = dir.join("skipped");
+    let file = block_on(pool.fs().options().write(true).create(true).open(&path)).unwrap();
+    let (release, blocker) = occupy(&pool);
+    let dropped = file.write_at(b"dropped", 0);
+    let kept = file.write_at(b"kept", 10);
+    drop(dropped);
+    release.send(()).unwrap();
+    block_on(blocker);
+    assert_eq!(block_on(kept).unwrap(), 4);
+    block_on(file.close()).unwrap();
+    let mut want = vec![0u8; 10];
+    want.extend_from_slice(b"kept");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        want,
+        "the dropped write happened"
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // Rule 3: the budget
 // ---------------------------------------------------------------------------------
