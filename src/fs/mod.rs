@@ -15,13 +15,19 @@
 //!    its first poll); the close runs after all of them, also after operations
 //!    whose futures were dropped once they had started. An operation whose future
 //!    was dropped before its job started is skipped.
-//! 3. **Budget.** At most `budget.capacity()` descriptors are held at once.
+//! 3. **Budget.** At most `budget.capacity()` descriptors are held at once. Waiters
+//!    are served in arrival order, a `copy` waiting for two permits included; a call
+//!    that could never get its permits (a `try_clone` on a budget of one, which its
+//!    file holds) is an `InvalidInput` error instead of a wait.
 //! 4. **Never block the caller.** Dropping a [`File`] or [`ReadDir`] queues the close.
 //! 5. **No write-behind.** `write` returns `Ok(n)` only after `write(2)` took `n` bytes.
 //! 6. **Memory safety.** Buffers are copied through owned ones; no pool thread holds a
 //!    borrow of the caller's memory.
 //! 7. **Clear errors.** Errors keep the system's kind and name the operation and path
-//!    ([`PathError`]).
+//!    ([`PathError`]). Every call that opens a descriptor closes it explicitly and
+//!    returns `close(2)`'s error ([`write()`], [`copy`], [`read()`], ...; a dropped
+//!    [`File`] is the one place it is lost), and a directory removed while it is
+//!    listed ends its listing with an error.
 //!
 //! [`Budget`]: crate::Budget
 
