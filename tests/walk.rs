@@ -7,6 +7,11 @@
 //! shim (`tests/fault-shim`); the mount scenario runs in a child with its own mount
 //! namespace (root only; it prints a line and skips otherwise).
 
+// Built around Unix descriptors (`/proc/self/fd`), the fault shim, symlinks and mount
+// namespaces: Linux only. (The walk itself builds everywhere, and is linted for
+// every target, but is tested on Linux only.)
+#![cfg(target_os = "linux")]
+
 #[path = "support/common.rs"]
 mod common;
 
