@@ -608,26 +608,30 @@ fn without_the_sleep_census_short_jobs_do_not_grow_the_pool_to_its_cap() {
     // Unknown means unknown: short computations, whose threads' states cannot be
     // read from `/proc`, do not look asleep to the CPU-clock census while the
     // process keeps its cores busy. (Counting an unreadable thread as asleep, as the
-    // watcher once did, grows this pool to its cap of 32 within milliseconds.) The
-    // bound is loose on purpose: the CPU clock cannot tell a thread asleep from one
-    // preempted by *other* processes, so on a machine loaded by them a few threads
-    // may start; see `CpuClocks` in `pool/watch.rs`.
+    // watcher once did, grows this pool to its cap of 32 within milliseconds, every
+    // time.) The CPU clock cannot tell a thread asleep from one preempted by *other*
+    // processes (see `CpuClocks` in `pool/watch.rs`), so on a machine loaded many
+    // times over by them one attempt can fail: the rule must hold in one of three.
+    const ATTEMPTS: usize = 3;
     let max = 32;
-    let pool = Pool::builder()
-        .max_threads(max)
-        .sleep_census(false)
-        .build()
-        .unwrap();
-    let concurrency = Concurrency::default();
-    let tasks = concurrency.queue(&pool, 4000, || compute_for(Duration::from_micros(50)));
-    for task in tasks {
-        block_on_bounded(&pool, task);
+    let mut seen = Vec::new();
+    for _ in 0..ATTEMPTS {
+        let pool = Pool::builder()
+            .max_threads(max)
+            .sleep_census(false)
+            .build()
+            .unwrap();
+        let concurrency = Concurrency::default();
+        let tasks = concurrency.queue(&pool, 4000, || compute_for(Duration::from_micros(50)));
+        for task in tasks {
+            block_on_bounded(&pool, task);
+        }
+        seen.push(concurrency.most());
+        if concurrency.most() <= max / 2 {
+            return;
+        }
     }
-    let most = concurrency.most();
-    assert!(
-        most <= max / 2,
-        "{most} short computations ran at once without the census (cap {max})"
-    );
+    panic!("{seen:?} short computations ran at once without the census (cap {max}), in {ATTEMPTS} attempts");
 }
 
 #[test]
@@ -911,12 +915,19 @@ fn dropping_the_future_before_the_job_ran_skips_it_and_drops_the_closure() {
     });
     assert!(!dropped.load(Ordering::SeqCst));
     drop(skipped);
+    // The closure (and what it owns: a file, say) is dropped on the pool, not on
+    // this thread (rule 4); the pool's one thread is busy, so not yet.
     assert!(
-        dropped.load(Ordering::SeqCst),
-        "the skipped job's closure (and what it owns) must be dropped with its future"
+        !dropped.load(Ordering::SeqCst),
+        "the skipped job's closure was dropped on the dropping thread"
     );
 
     gate.open();
+    wait_for(
+        "the skipped job's closure to be dropped on the pool",
+        || dropped.load(Ordering::SeqCst),
+        || format!("{:?}", pool.stats()),
+    );
     // The queue is FIFO: the skipped job would have run before this one.
     block_on_bounded(&pool, pool.unblock(|| ()));
     block_on_bounded(&pool, first);
@@ -980,6 +991,55 @@ fn dropping_the_future_while_the_job_runs_drops_its_result_on_the_pool() {
     assert_eq!(
         dropped_on.lock().unwrap().as_deref(),
         Some("aopen-t-abandon")
+    );
+}
+
+#[test]
+fn dropping_a_finished_task_drops_its_result_on_the_pool() {
+    // Rule 4: the job finished, nobody took the result, the task is dropped. The
+    // result's Drop (here a std file's close) runs on a pool thread, not on the
+    // thread that dropped the task. (Dropped in place, it ran on the test thread.)
+    let pool = Pool::builder()
+        .max_threads(1)
+        .idle_timeout(FOREVER)
+        .thread_name("aopen-t-finished")
+        .build()
+        .unwrap();
+    let (dropped, guard) = drop_flag();
+    let dropped_on = Arc::new(Mutex::new(None::<String>));
+    struct Tracked {
+        _flag: DropFlag,
+        _file: std::fs::File,
+        dropped_on: Arc<Mutex<Option<String>>>,
+    }
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            *self.dropped_on.lock().unwrap() = thread::current().name().map(str::to_string);
+        }
+    }
+    let task = pool.unblock({
+        let dropped_on = Arc::clone(&dropped_on);
+        move || Tracked {
+            _flag: guard,
+            _file: std::fs::File::open("/").unwrap(),
+            dropped_on,
+        }
+    });
+    // The job has run and stored its result once no thread is busy.
+    wait_for(
+        "the job to finish",
+        || pool.stats().threads_busy == 0 && pool.stats().jobs_queued == 0,
+        || format!("{:?}", pool.stats()),
+    );
+    drop(task);
+    wait_for(
+        "the untaken result to be dropped",
+        || dropped.load(Ordering::SeqCst),
+        || format!("{:?}", pool.stats()),
+    );
+    assert_eq!(
+        dropped_on.lock().unwrap().as_deref(),
+        Some("aopen-t-finished")
     );
 }
 
@@ -1379,4 +1439,80 @@ fn unblock_under_futures_executor_and_pollster() {
     let ex = aopen::LocalExecutor::new();
     let task = ex.spawn(pool_thread_name());
     assert_ran_on_pool(ex.run(task));
+}
+
+#[test]
+fn a_pool_that_cannot_start_a_thread_still_runs_its_jobs() {
+    // A stack no OS can map: every thread the pool tries to start is refused. With
+    // no thread alive, nothing would ever take a queued job (an awaited task hung,
+    // a dropped file's close never ran); so the jobs run on the thread that queued
+    // them instead.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a");
+    std::fs::write(&path, "x").unwrap();
+    let pool = Pool::builder()
+        .max_threads(2)
+        .stack_size(1 << 50)
+        .build()
+        .unwrap();
+    assert_eq!(block_on_bounded(&pool, pool.unblock(|| 7)), 7);
+    let file = block_on_bounded(&pool, pool.fs().open(path)).unwrap();
+    assert_eq!(pool.stats().descriptors_held, 1);
+    drop(file); // queues the close
+    assert_eq!(pool.stats().descriptors_held, 0, "{:?}", pool.stats());
+    assert_eq!(pool.stats().threads_alive, 0);
+    pool.shutdown(DEADLINE).unwrap();
+}
+
+/// A resource for lane tests: nothing to close.
+struct Nothing;
+
+impl aopen::__internals::Resource for Nothing {
+    fn close(self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_busy_lane_yields_its_thread_to_work_queued_behind_it() {
+    // One thread; a lane with many operations queued. After each turn of
+    // LANE_BATCH operations the lane's drainer goes to the back of the shared
+    // queue, so a job queued meanwhile runs before the lane is done. (Requeued on
+    // the thread's own deque, which the thread takes from first, the lane kept the
+    // thread until its last operation: the job saw all of them done.)
+    const OPS: usize = 200;
+    let pool = Pool::builder().max_threads(1).build().unwrap();
+    let permit = pool.budget().try_acquire().unwrap();
+    let lane = block_on_bounded(
+        &pool,
+        aopen::__internals::open_in_lane(&pool, permit, || Ok(Nothing)),
+    )
+    .unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let done = Arc::new(AtomicUsize::new(0));
+    // The first operation holds the only thread until the rest are queued.
+    let first = lane.submit(move |_| gate.recv().unwrap());
+    let ops: Vec<_> = (0..OPS)
+        .map(|_| {
+            let done = done.clone();
+            lane.submit(move |_| {
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let seen_by_other_work = {
+        let done = done.clone();
+        pool.unblock(move || done.load(Ordering::SeqCst))
+    };
+    release.send(()).unwrap();
+    let seen = block_on_bounded(&pool, seen_by_other_work);
+    block_on_bounded(&pool, first);
+    for op in ops {
+        block_on_bounded(&pool, op);
+    }
+    block_on_bounded(&pool, lane.close()).unwrap();
+    assert!(
+        seen < OPS,
+        "the job queued behind the lane ran only after all {OPS} of its operations"
+    );
 }

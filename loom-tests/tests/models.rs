@@ -424,6 +424,29 @@ fn pool_handoff_never_strands_a_job() {
     });
 }
 
+/// `jobs_queued` never wraps: a job is counted before a thread can take it, so an
+/// observer never sees more jobs queued than were pushed.
+///
+/// Mutant `pool_count_after_push` counts the job after making it visible: the pool
+/// thread takes it and subtracts first, and the observer reads 2^64 - 1.
+#[test]
+fn pool_queued_count_never_wraps() {
+    model("pool_queued_count_never_wraps", || {
+        let pool = pool(1, 1);
+        // A first job starts the pool's thread, which then searches for the next.
+        assert_eq!(aopen::block_on(pool.unblock(|| 1)), 1);
+        let observer = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let queued = pool.stats().jobs_queued;
+                assert!(queued <= 1, "jobs_queued wrapped: {queued}");
+            })
+        };
+        assert_eq!(aopen::block_on(pool.unblock(|| 2)), 2);
+        observer.join().unwrap();
+    });
+}
+
 /// `LocalExecutor`: a spawned task woken from another thread, before, during or after
 /// its poll, is queued again and polled on the executor's thread, and `run` returns.
 ///

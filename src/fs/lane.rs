@@ -256,8 +256,14 @@ impl<R: Resource> Runnable for LaneInner<R> {
         if let Some(earlier) = waiter.take() {
             wake(earlier);
         }
-        // More may be left: go to the back of the pool's queue, still draining.
+        // More may be left: go to the back of the pool's shared queue, still
+        // draining, behind the work other callers queued meanwhile. (Not this
+        // thread's own deque: a thread takes from it first, so the lane would keep
+        // its thread however much other work waits.)
         let again = self.clone();
+        #[cfg(not(aopen_mutant = "lane_requeue_local"))]
+        self.pool.push_job_to_back(again);
+        #[cfg(aopen_mutant = "lane_requeue_local")]
         self.pool.push_job(again);
         None
     }

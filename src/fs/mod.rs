@@ -19,7 +19,9 @@
 //!    are served in arrival order, a `copy` waiting for two permits included; a call
 //!    that could never get its permits (a `try_clone` on a budget of one, which its
 //!    file holds) is an `InvalidInput` error instead of a wait.
-//! 4. **Never block the caller.** Dropping a [`File`] or [`ReadDir`] queues the close.
+//! 4. **Never block the caller.** Dropping a [`File`] or [`ReadDir`] queues the close;
+//!    no file system call runs on the dropping thread (a drop may start a pool thread;
+//!    see the pool's caveats for the one case where jobs run on the caller).
 //! 5. **No write-behind.** `write` returns `Ok(n)` only after `write(2)` took `n` bytes.
 //! 6. **Memory safety.** Buffers are copied through owned ones; no pool thread holds a
 //!    borrow of the caller's memory.

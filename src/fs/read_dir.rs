@@ -102,7 +102,14 @@ const D_TYPES: usize = 16;
 /// bits of the entry it came from; std's own `FileType`s from a listing and from a
 /// `stat` already differ there.)
 #[cfg(unix)]
-static KNOWN_TYPES: [OnceLock<FileType>; D_TYPES] = [const { OnceLock::new() }; D_TYPES];
+static KNOWN_TYPES: [OnceLock<FileType>; D_TYPES] = [NOT_LEARNED; D_TYPES];
+
+/// An entry of [`KNOWN_TYPES`] before its type is learned. A `const`, not an
+/// inline `const { }` block, which the crate's MSRV (1.75) lacks; each array element
+/// is a copy of its own, which is what the lint warns about and what we want.
+#[cfg(unix)]
+#[allow(clippy::declare_interior_mutable_const)]
+const NOT_LEARNED: OnceLock<FileType> = OnceLock::new();
 
 #[cfg(unix)]
 use crate::sys::d_type_of;

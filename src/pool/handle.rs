@@ -165,7 +165,7 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, task) = JobCell::create(f);
+        let (job, task) = JobCell::create_on(&self.inner, f);
         Inner::push(&self.inner, job);
         task
     }
@@ -191,6 +191,13 @@ impl Pool {
     /// Queues a job made elsewhere in the crate (a lane's drainer, a close).
     pub(crate) fn push_job(&self, job: ErasedJob) {
         Inner::push(&self.inner, job);
+    }
+
+    /// Queues a job behind everything queued so far, for any thread to take: the
+    /// shared injector, never the pushing pool thread's own deque (which that thread
+    /// takes from first). For work that yields its thread to other work.
+    pub(crate) fn push_job_to_back(&self, job: ErasedJob) {
+        Inner::push_to_injector(&self.inner, job);
     }
 
     /// The pool's descriptor budget.
@@ -357,8 +364,8 @@ impl Pool {
         result
     }
 
-    /// The global pool, made on first use from [`MAX_THREADS_ENV`] and
-    /// [`DESCRIPTOR_BUDGET_ENV`] (or installed earlier by
+    /// The global pool, made on first use from [`MAX_THREADS_ENV`](super::MAX_THREADS_ENV) and
+    /// [`DESCRIPTOR_BUDGET_ENV`](super::DESCRIPTOR_BUDGET_ENV) (or installed earlier by
     /// [`PoolBuilder::build_global`]).
     ///
     /// # Panics
@@ -438,7 +445,7 @@ mod global {
 
 impl PoolBuilder {
     /// Builds the pool and installs it as the global pool, filling settings left
-    /// unset from [`MAX_THREADS_ENV`] and [`DESCRIPTOR_BUDGET_ENV`].
+    /// unset from [`MAX_THREADS_ENV`](super::MAX_THREADS_ENV) and [`DESCRIPTOR_BUDGET_ENV`](super::DESCRIPTOR_BUDGET_ENV).
     ///
     /// # Errors
     ///

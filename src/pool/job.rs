@@ -15,7 +15,8 @@
 //! Invariants:
 //! - `f` runs at most once, on a pool thread, never under the lock.
 //! - A job whose task was dropped while still `Queued` is skipped: `f` is dropped
-//!   (by the dropping caller) and never runs, unless the job was made with
+//!   (on the pool, for `unblock`'s jobs; by the dropping caller for the crate's own,
+//!   whose closures own nothing that blocks to drop) and never runs, unless the job was made with
 //!   `create_must_run` (closes), which runs anyway. One dropped while `Running`
 //!   finishes, and its result is dropped on the pool thread.
 //! - A panic in `f` is caught on the pool thread (which survives) and resumed at the
@@ -29,7 +30,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::sync::{lock, DynArc as Arc, Mutex};
+use super::sched::Inner;
+use crate::sync::{lock, Arc as PoolArc, DynArc as Arc, Mutex};
 
 /// A job as the queues see it: something that runs once.
 pub(crate) type ErasedJob = Arc<dyn Runnable>;
@@ -74,6 +76,12 @@ pub(crate) struct JobCell<F, T> {
     state: Mutex<State<F, T>>,
     /// Run the closure even if the task is dropped before it starts (closes).
     must_run: bool,
+    /// Where a dropped task sends what it must drop (an unstarted closure, an
+    /// untaken result): the pool, so that dropping a task never runs the closure's
+    /// or the result's `Drop` (a `std::fs::File`'s close, say) on the caller's
+    /// thread. `None` for the crate's own jobs, whose closures and results drop
+    /// nothing that blocks (a `Lane` queues its close).
+    dropper: Option<PoolArc<Inner>>,
 }
 
 impl<F, T> JobCell<F, T>
@@ -84,16 +92,26 @@ where
     /// Wraps `f`; returns the queue's handle and the caller's task. Dropping the
     /// task before the job starts skips the job.
     pub(crate) fn create(f: F) -> (ErasedJob, BlockingTask<T>) {
-        Self::with_policy(f, false)
+        Self::with_policy(f, false, None)
     }
 
     /// Like [`create`](JobCell::create), but the job runs even if the task is dropped
     /// before it starts: for work that must happen once asked for, like a close.
     pub(crate) fn create_must_run(f: F) -> (ErasedJob, BlockingTask<T>) {
-        Self::with_policy(f, true)
+        Self::with_policy(f, true, None)
     }
 
-    fn with_policy(f: F, must_run: bool) -> (ErasedJob, BlockingTask<T>) {
+    /// Like [`create`](JobCell::create), for a caller's closure: what a dropped task
+    /// leaves behind is dropped on `pool` (see `dropper`).
+    pub(super) fn create_on(pool: &PoolArc<Inner>, f: F) -> (ErasedJob, BlockingTask<T>) {
+        Self::with_policy(f, false, Some(pool.clone()))
+    }
+
+    fn with_policy(
+        f: F,
+        must_run: bool,
+        dropper: Option<PoolArc<Inner>>,
+    ) -> (ErasedJob, BlockingTask<T>) {
         let cell = Arc::new(JobCell {
             state: Mutex::new(State {
                 stage: Stage::Queued(f),
@@ -101,6 +119,7 @@ where
                 abandoned: false,
             }),
             must_run,
+            dropper,
         });
         let task = BlockingTask {
             cell: Some(cell.clone() as Arc<dyn Slot<T>>),
@@ -187,8 +206,9 @@ where
     }
 
     fn cancel(&self) {
-        // Whatever we take out is dropped after the lock is released.
-        let _unwanted = {
+        // Whatever we take out is dropped after the lock is released: on the pool,
+        // if this job has a dropper, else here.
+        let unwanted = {
             let mut state = lock(&self.state);
             state.waker = None;
             state.abandoned = true;
@@ -208,6 +228,10 @@ where
                 Stage::Over => (None, None),
             }
         };
+        if let (Some(pool), (Some(_), _) | (_, Some(_))) = (&self.dropper, &unwanted) {
+            let job = Detached::create(move || drop(unwanted));
+            Inner::push_to_injector(pool, job);
+        }
     }
 }
 
@@ -218,7 +242,9 @@ where
 ///
 /// Dropping it cancels the job: a job that has not started is skipped (its closure is
 /// dropped without running); a job that is running finishes on the pool thread and
-/// its result is dropped there.
+/// its result is dropped there. Whatever the drop leaves behind (the unstarted
+/// closure, a result nobody took) is dropped on the pool, never on the dropping
+/// thread: a dropped `unblock(|| std::fs::File::open(..))` closes its file there.
 ///
 /// # Panics
 ///

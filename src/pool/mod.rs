@@ -39,11 +39,18 @@
 //! - **Panics.** A panic in a job is caught; the thread lives on and the panic is
 //!   resumed at the job's `.await`.
 //!
-//! # Caveat
+//! # Caveats
 //!
-//! A call that hangs (a dead NFS server with a `hard` mount) holds its thread for as
-//! long as it hangs. Dropping the future does not interrupt the system call; it only
-//! makes sure the result is cleaned up (a descriptor closed) when the call returns.
+//! - A call that hangs (a dead NFS server with a `hard` mount) holds its thread for
+//!   as long as it hangs. Dropping the future does not interrupt the system call; it
+//!   only makes sure the result is cleaned up (a descriptor closed) when the call
+//!   returns. [`PoolStats::threads_asleep`] shows such threads in a log line.
+//! - A push (and so a drop that queues a close) may start a pool thread on the
+//!   pushing thread: `clone(2)` and a stack `mmap`, never a file system call.
+//! - If the OS refuses to start any thread while none is alive (a stack size it
+//!   cannot map, a thread limit), the queued jobs run on the thread that queued them,
+//!   rather than wait for a thread that may never come (a dropped file's close would
+//!   hold its descriptor and permit, an awaited task would hang).
 
 mod builder;
 mod growth;

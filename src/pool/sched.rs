@@ -185,12 +185,28 @@ impl Inner {
         Arc::as_ptr(this) as *const () as usize
     }
 
+    /// Queues `job` on the shared injector (not this thread's deque) and makes sure
+    /// a thread will run it.
+    pub(super) fn push_to_injector(this: &Arc<Self>, job: ErasedJob) {
+        this.queued.fetch_add(1, Ordering::SeqCst);
+        this.injector.push(job);
+        store_load_fence();
+        Inner::notify_work(this);
+    }
+
     /// Queues `job` and makes sure a thread will run it.
     pub(super) fn push(this: &Arc<Self>, job: ErasedJob) {
+        // Counted before it is visible: a thread that takes it subtracts after, so
+        // `queued` never wraps below zero (counted after, a thief could take the job
+        // and subtract first, and `jobs_queued` read 2^64 - 1 for a moment, which
+        // the watcher would have answered with `max_threads` threads).
+        #[cfg(not(aopen_mutant = "pool_count_after_push"))]
+        this.queued.fetch_add(1, Ordering::SeqCst);
         let job = Inner::push_local(this, job);
         if let Some(job) = job {
             this.injector.push(job);
         }
+        #[cfg(aopen_mutant = "pool_count_after_push")]
         this.queued.fetch_add(1, Ordering::SeqCst);
         // Hand-off with a thread that stops searching: we write `queued`, then read
         // `searching`; it writes `searching`, then reads `queued`.
@@ -289,13 +305,54 @@ impl Inner {
         let spawned =
             builder.spawn(move || Inner::thread_main(inner, id, epoch, worker, &progress));
         if spawned.is_err() {
-            // The OS refused a thread (EAGAIN). Undo the bookkeeping; the job stays
-            // queued for the threads that exist, or for the next push to retry.
+            // The OS refused a thread (EAGAIN, ENOMEM). Undo the bookkeeping; the job
+            // stays queued for the threads that exist...
             lock(&this.stealers).retain(|(other, _, _)| *other != id);
             this.searching.fetch_sub(1, Ordering::SeqCst);
-            lock(&this.sleep).alive -= 1;
+            let none_alive = {
+                let mut sleep = lock(&this.sleep);
+                sleep.alive -= 1;
+                sleep.alive == 0
+            };
             this.notify_quiet();
+            // ...but if there are none, nothing would ever run it: a close queued by
+            // a drop would hold its descriptor and permit, an awaited task would
+            // hang. Then the jobs run here, on the thread that queued them.
+            #[cfg(not(loom))]
+            if none_alive {
+                Inner::run_stranded(this);
+            }
+            #[cfg(loom)]
+            let _ = none_alive;
         }
+    }
+
+    /// Runs the jobs of the injector on this thread, which is not a pool thread,
+    /// because the OS refused to start any: the one case in which a pool job runs
+    /// on the caller's thread (see "Caveats" in the pool's docs). Not re-entered: a
+    /// job that queues another while running here leaves it to this loop.
+    #[cfg(not(loom))]
+    fn run_stranded(this: &Arc<Self>) {
+        thread_local!(static RUNNING_STRANDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        if RUNNING_STRANDED.with(|running| running.replace(true)) {
+            return;
+        }
+        loop {
+            let job = match this.injector.steal() {
+                Steal::Success(job) => job,
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            };
+            this.queued.fetch_sub(1, Ordering::SeqCst);
+            this.busy.fetch_add(1, Ordering::SeqCst);
+            let waiter = job.run();
+            this.busy.fetch_sub(1, Ordering::SeqCst);
+            this.notify_quiet();
+            if let Some(waiter) = waiter {
+                job::wake(waiter);
+            }
+        }
+        RUNNING_STRANDED.with(|running| running.set(false));
     }
 
     /// The body of a pool thread. It starts out searching. `epoch` is the retire
