@@ -1130,7 +1130,7 @@ fn child_stat_sync_dir() {
 
 /// Entries of the directory removed mid-listing: several `getdents` buffers' worth
 /// (names of [`LONG_NAME`] bytes), so the removal lands between two of them.
-const VANISHING_ENTRIES: usize = 3_000;
+const VANISHING_ENTRIES: usize = 1_500;
 
 /// The length of those entries' names.
 const LONG_NAME: usize = 48;
