@@ -166,9 +166,12 @@ fn table(title: &str, root: &Path, ideal: Option<&dyn Fn() -> Duration>) {
     std_walk(root); // warm the cache (and the mount's kernel side)
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); WALKERS.len()];
     let mut entries = vec![0; WALKERS.len()];
+    // `AOPEN_WALKERS=aopen,ignore`: only the walkers whose names start so.
+    let only = std::env::var("AOPEN_WALKERS").unwrap_or_default();
+    let chosen = |name: &str| only.is_empty() || only.split(',').any(|w| name.starts_with(w));
     for run in 0..RUNS {
-        for (i, (_, walker)) in WALKERS.iter().enumerate() {
-            if run > 0 && times[i][0] > SLOW_RUN {
+        for (i, (name, walker)) in WALKERS.iter().enumerate() {
+            if !chosen(name) || (run > 0 && times[i][0] > SLOW_RUN) {
                 continue;
             }
             let start = Instant::now();
@@ -179,6 +182,7 @@ fn table(title: &str, root: &Path, ideal: Option<&dyn Fn() -> Duration>) {
     let rows: Vec<Row> = WALKERS
         .iter()
         .zip(times.iter_mut().zip(&entries))
+        .filter(|(_, (times, _))| !times.is_empty())
         .map(|((name, _), (times, &entries))| {
             times.sort();
             Row {
@@ -190,12 +194,11 @@ fn table(title: &str, root: &Path, ideal: Option<&dyn Fn() -> Duration>) {
         })
         .collect();
     let ideal = ideal.map(|ideal| ideal());
-    let ignore = rows[1].median;
-    let fastest_peer = rows[1..]
-        .iter()
-        .map(|row| row.median)
-        .min()
-        .unwrap_or(ignore);
+    let peers = || rows.iter().filter(|row| !row.name.starts_with("aopen"));
+    let ignore = peers()
+        .find(|row| row.name.starts_with("ignore"))
+        .map_or(rows[0].median, |row| row.median);
+    let fastest_peer = peers().map(|row| row.median).min().unwrap_or(ignore);
     println!("\n### {title}\n");
     println!(
         "| walker | entries | median of {RUNS} | vs ignore | vs fastest peer |{}",

@@ -202,15 +202,17 @@ async fn ticker(shared: Rc<Shared>) {
             .set(shared.worst_lateness.get().max(late));
         if last_line.elapsed() >= PROGRESS_EVERY {
             last_line = Instant::now();
+            let threads = status_field("Threads");
             shared
                 .peak_threads
-                .set(shared.peak_threads.get().max(status_field("Threads")));
+                .set(shared.peak_threads.get().max(threads));
             let (n, secs) = (shared.compared.get(), start.elapsed().as_secs_f64());
+            // Not `Pool::stats`: its count of threads asleep reads /proc per thread.
             println!(
-                "  {n} compared, {:.0}/s, worst tick {:.2?}, {:?}",
+                "  {n} compared, {:.0}/s, worst tick {:.2?}, {threads} threads, RSS {:.1} MiB",
                 n as f64 / secs,
                 shared.worst_lateness.get(),
-                Pool::global().stats()
+                status_field("VmRSS") as f64 / 1024.0
             );
         }
     }

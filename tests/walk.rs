@@ -27,7 +27,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use aopen::fs::{PathError, Walk, WalkEntry, WalkOptions, COOP_BUDGET, MAX_BUFFERED_ENTRIES};
+use aopen::fs::{
+    PathError, Walk, WalkEntry, WalkOptions, COOP_BUDGET, MAX_BUFFERED_ENTRIES, STAT_CHUNK,
+};
 use aopen::{LocalExecutor, Pool};
 use common::{fault_shim, fds_where, pool, rerun_test, tempdir, yield_now};
 
@@ -465,6 +467,14 @@ fn a_deep_tree_on_a_budget_of_four_never_holds_more_than_four() {
                 }
             }
             grow(dir, 6);
+            // And directories stat'ed in several chunks, which share one descriptor.
+            for d in 0..4 {
+                let big = dir.join(format!("big{d}"));
+                std::fs::create_dir(&big).unwrap();
+                for f in 0..=3 * STAT_CHUNK {
+                    std::fs::write(big.join(format!("f{f}")), "").unwrap();
+                }
+            }
         },
     );
 }

@@ -59,7 +59,7 @@ pub use self::file::{File, OpenOptions, MAX_TRANSFER};
 pub use self::read_dir::{DirEntry, ReadDir, READ_DIR_BATCH};
 pub use self::walk::{
     walk, Walk, WalkEntry, WalkOptions, WalkProgress, COOP_BUDGET, MAX_BUFFERED_ENTRIES,
-    MAX_DIRS_IN_FLIGHT,
+    MAX_DIRS_IN_FLIGHT, MAX_ENTRIES_IN_FLIGHT, SLOW_STAT_CHUNK, STAT_CHUNK,
 };
 
 use self::error::with_path;

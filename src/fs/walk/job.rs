@@ -21,6 +21,8 @@ use std::task::Waker;
 use super::{Config, Shared, WalkEntry};
 use crate::budget::Permit;
 use crate::fs::error::{retry_interrupted, with_path};
+use crate::pool::job::Detached;
+use crate::pool::Pool;
 use crate::sync::{lock, DynArc as Arc, Ordering};
 
 /// Entries between two looks at the walk's `stopped` flag while a job reads a
@@ -111,22 +113,35 @@ pub(super) struct Item {
     pub(super) descend: bool,
 }
 
-/// What a job hands back: the directory's entries (in name order in a sorted walk)
-/// and the subdirectories to read next, in the order of their items.
+/// What a job hands back: one part of a directory's entries (in name order in a
+/// sorted walk) and the subdirectories among them, in the order of their items.
 pub(super) struct Listing {
     pub(super) id: u64,
+    /// Which part of the directory this is, of how many.
+    pub(super) part: u32,
+    pub(super) parts: u32,
     pub(super) items: Vec<Item>,
-    pub(super) children: Vec<DirTask>,
+    /// Each with the position of its item in the whole directory.
+    pub(super) children: Vec<(u32, DirTask)>,
+}
+
+impl Listing {
+    /// A directory's only part.
+    fn whole(id: u64, items: Vec<Item>) -> Listing {
+        Listing {
+            id,
+            part: 0,
+            parts: 1,
+            items,
+            children: Vec::new(),
+        }
+    }
 }
 
 /// The walk's root: one stat (following a symlink, as walkdir does for its root),
 /// and the root's listing is its single item.
 pub(super) fn stat_root(config: &Config, path: PathBuf, id: u64) -> (Listing, Option<DirTask>) {
-    let mut listing = Listing {
-        id,
-        items: Vec::with_capacity(1),
-        children: Vec::new(),
-    };
+    let mut listing = Listing::whole(id, Vec::with_capacity(1));
     let meta = match std::fs::metadata(&path) {
         Ok(meta) => meta,
         Err(err) => {
@@ -174,24 +189,53 @@ pub(super) fn stat_root(config: &Config, path: PathBuf, id: u64) -> (Listing, Op
     (listing, task)
 }
 
-/// Reads the directory of `task` whole, then gives `permit` back. `None` if the walk
-/// was dropped before or while it ran (nobody is left to hand the listing to).
-pub(super) fn read_directory(shared: &Shared, task: DirTask, permit: Permit) -> Option<Listing> {
+/// The entries a pool job stats in one go. A directory of more is stat'ed by several
+/// jobs at once, each relative to the same open directory (every std `DirEntry` holds
+/// it open): a large directory on a slow mount gets that many requests in flight, and
+/// the walk needs fewer directories in flight, and so less memory, to fill a server.
+pub const STAT_CHUNK: usize = 128;
+
+/// The chunk size instead of [`STAT_CHUNK`] for a directory whose open and listing
+/// took [`SLOW_LISTING`] or more: on a slow mount each stat is a round trip, and
+/// smaller chunks put more of them in flight at once.
+pub const SLOW_STAT_CHUNK: usize = 16;
+
+/// A directory whose open and listing take this long is on a slow mount (a cached
+/// directory of thousands of entries lists in well under a millisecond).
+const SLOW_LISTING: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A run of a directory's entries and what statting them needs. Fields drop in
+/// order: the entries (the last one closes the directory), then the permit.
+struct Chunk {
+    entries: Vec<(std::fs::DirEntry, PathBuf)>,
+    task: Arc<DirTask>,
+    part: u32,
+    parts: u32,
+    /// The first entry's position in the directory.
+    first: usize,
+    /// A `readdir` error, reported after the directory's last entry.
+    trailing_error: Option<io::Error>,
+    /// Held, never read: the directory's permit, until its last chunk is gone.
+    _permit: Arc<Permit>,
+}
+
+/// Opens and lists the directory of `task`; stats its first [`STAT_CHUNK`] entries
+/// here and hands the others to jobs of their own on `pool`. Each part is delivered
+/// to the walk's mailbox. The permit goes back after the last part's entries are
+/// gone, which is when the directory is closed. Nothing is delivered if the walk was
+/// dropped.
+pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, permit: Permit) {
     let config = &shared.config;
-    let mut listing = Listing {
-        id: task.id,
-        items: Vec::new(),
-        children: Vec::new(),
-    };
+    let started = std::time::Instant::now();
     let stream = match retry_interrupted(|| std::fs::read_dir(&task.path)) {
         Ok(stream) => stream,
         Err(err) => {
             drop(permit);
-            listing.items.push(Item {
+            let items = vec![Item {
                 entry: Err(with_path("open directory", &task.path, err)),
                 descend: false,
-            });
-            return Some(listing);
+            }];
+            return deliver(shared, Listing::whole(task.id, items));
         }
     };
     // All names first: a sorted walk needs them all before the first stat, and the
@@ -211,41 +255,97 @@ pub(super) fn read_directory(shared: &Shared, task: DirTask, permit: Permit) -> 
             }
         }
         if names.len() % STOP_CHECK_EVERY == 0 && shared.stopped.load(Ordering::Relaxed) {
-            return None; // closes the stream, then drops the permit (declaration order)
+            return; // closes the stream, then drops the permit (declaration order)
         }
     }
     if config.sorted {
         // Every path has the same parent, so byte order of the paths is byte order
-        // of the names: walkdir's `sort_by_file_name`.
-        // (`as_encoded_bytes` is the bytes on Unix, and sorts like the names elsewhere.)
+        // of the names: walkdir's `sort_by_file_name`. (`as_encoded_bytes` is the
+        // bytes on Unix, and sorts like the names elsewhere.)
         names.sort_unstable_by(|a, b| {
             a.1.as_os_str()
                 .as_encoded_bytes()
                 .cmp(b.1.as_os_str().as_encoded_bytes())
         });
     }
-    listing
-        .items
-        .reserve_exact(names.len() + usize::from(read_error.is_some()));
-    let depth = task.depth + 1;
-    for (i, (entry, path)) in names.into_iter().enumerate() {
-        if i % STOP_CHECK_EVERY == 0 && shared.stopped.load(Ordering::Relaxed) {
-            return None;
+    let chunk_size = match started.elapsed() >= SLOW_LISTING {
+        true => SLOW_STAT_CHUNK,
+        false => STAT_CHUNK,
+    };
+    let parts = names.len().div_ceil(chunk_size).max(1);
+    let (task, permit) = (Arc::new(task), Arc::new(permit));
+    let mut names = names.into_iter();
+    let mut first = None;
+    // In order: the pool runs a thread's own jobs first in, first out, so the parts
+    // a sorted walk needs first are stat'ed first.
+    for part in 0..parts {
+        let chunk = Chunk {
+            entries: names.by_ref().take(chunk_size).collect(),
+            task: task.clone(),
+            part: part as u32,
+            parts: parts as u32,
+            first: part * chunk_size,
+            trailing_error: if part + 1 == parts {
+                read_error.take()
+            } else {
+                None
+            },
+            _permit: permit.clone(),
+        };
+        if part == 0 {
+            first = Some(chunk);
+            continue;
         }
-        let item = examine(config, &task, depth, &entry, path, &mut listing.children);
-        listing.items.push(item);
+        let shared = shared.clone();
+        pool.push_job(Detached::create(move || stat_chunk(&shared, chunk)));
     }
-    // Every `DirEntry` (each holds the stream open) is gone: this is the close.
-    // std asserts that `closedir` succeeded, and its only error (EBADF) cannot happen
-    // on a stream it owns; the job's `catch_unwind` turns a panic into an error.
-    drop(permit);
-    if let Some(err) = read_error {
-        listing.items.push(Item {
+    drop((task, permit));
+    if let Some(chunk) = first {
+        stat_chunk(shared, chunk);
+    }
+}
+
+/// Stats one chunk of a directory and delivers it as one part of its listing.
+fn stat_chunk(shared: &Shared, mut chunk: Chunk) {
+    if shared.stopped.load(Ordering::Relaxed) {
+        return; // the entries, then the permit, drop here, on the pool
+    }
+    let config = &shared.config;
+    let depth = chunk.task.depth + 1;
+    let mut items = Vec::with_capacity(chunk.entries.len() + 1);
+    let mut children = Vec::new();
+    for (i, (entry, path)) in std::mem::take(&mut chunk.entries).into_iter().enumerate() {
+        let position = u32::try_from(chunk.first + i).unwrap_or(u32::MAX);
+        let item = examine(
+            config,
+            &chunk.task,
+            depth,
+            &entry,
+            path,
+            position,
+            &mut children,
+        );
+        items.push(item);
+    }
+    if let Some(err) = chunk.trailing_error.take() {
+        items.push(Item {
             entry: Err(err),
             descend: false,
         });
     }
-    Some(listing)
+    let listing = Listing {
+        id: chunk.task.id,
+        part: chunk.part,
+        parts: chunk.parts,
+        items,
+        children,
+    };
+    // Every entry of this chunk is gone; if it was the directory's last, so is the
+    // directory. std asserts that its `closedir` succeeded (its only error, EBADF,
+    // cannot happen on a stream it owns); were it to panic, the part is still
+    // delivered, so the walk never waits for it. Then this chunk's share of the permit.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(chunk)));
+    deliver(shared, listing);
 }
 
 /// One entry: its stat (relative to the open directory), the link it may point
@@ -256,7 +356,8 @@ fn examine(
     depth: usize,
     entry: &std::fs::DirEntry,
     path: PathBuf,
-    children: &mut Vec<DirTask>,
+    position: u32,
+    children: &mut Vec<(u32, DirTask)>,
 ) -> Item {
     let failed = |operation, path: &PathBuf, err| Item {
         entry: Err(with_path(operation, path, err)),
@@ -316,13 +417,14 @@ fn examine(
         }));
     }
     if descend {
-        children.push(DirTask {
+        let child = DirTask {
             id: 0,
             path: path.clone(),
             depth,
             ancestors,
             root_dev: task.root_dev,
-        });
+        };
+        children.push((position, child));
     }
     Item {
         entry: Ok(WalkEntry {

@@ -11,26 +11,35 @@
 //! # The answer
 //!
 //! - **Unit of work: one directory.** A pool job opens it (holding a budget permit
-//!   from before the open until after the close), reads every name, stats each entry
-//!   relative to the directory's own descriptor (`statx(dirfd, name)` through std's
-//!   `DirEntry::metadata`, so no path is resolved again per file), closes it, and
-//!   puts the whole [`Listing`](job::Listing) in the walk's mailbox (see `job.rs`).
-//!   No descriptor ever leaves the pool thread that opened it.
+//!   from before the open until after the close), reads every name, and stats each
+//!   entry relative to the directory's own descriptor (`statx(dirfd, name)` through
+//!   std's `DirEntry::metadata`, so no path is resolved again per file). A directory
+//!   of more than [`STAT_CHUNK`] entries ([`SLOW_STAT_CHUNK`] if it listed slowly) is
+//!   stat'ed by several jobs at once, one per chunk, relative to the same open
+//!   directory; the last chunk's end closes it
+//!   and gives the permit back. Each chunk is one part of the directory's
+//!   [`Listing`](job::Listing), put in the walk's mailbox (see `job.rs`). No
+//!   descriptor ever leaves the pool.
 //! - **Who owns the queue: the [`Walk`].** It keeps the directories still to read
 //!   (`todo`: a stack, or in a sorted walk a heap ordered by position in the output)
-//!   and starts their jobs from its own `poll`, up to [`MAX_DIRS_IN_FLIGHT`] at once
-//!   (and as many as the budget has permits for). Jobs never start jobs: the
-//!   subdirectories a listing names go to `todo` when the walk takes the listing in.
-//! - **Back-pressure.** The walk starts no job while [`MAX_BUFFERED_ENTRIES`] or more
-//!   entries wait to be handed out (in a sorted walk it still starts the one job its
+//!   and starts their jobs from its own `poll`: as many directories in flight as
+//!   hold about [`MAX_ENTRIES_IN_FLIGHT`] entries at the average directory size
+//!   (at most [`MAX_DIRS_IN_FLIGHT`]), and as many as the budget has permits for.
+//!   Jobs start only chunk jobs of their own directory: the subdirectories a listing
+//!   names go to `todo` when the walk takes the listing in.
+//! - **Back-pressure.** The walk starts no directory while [`MAX_BUFFERED_ENTRIES`] or
+//!   more entries wait to be handed out (in a sorted walk it still starts the one its
 //!   next entry waits for). So a consumer that stops reading stops the walk with at
-//!   most `MAX_BUFFERED_ENTRIES` entries waiting plus the directories in flight, each
-//!   read whole: memory grows with the directories in flight, never with the tree.
-//! - **When it ends.** When nothing is left to hand out, no job is in flight and
-//!   `todo` is empty; a sorted walk ends when its last frame is done, which implies
-//!   the same. A dropped walk sets `stopped`: jobs that have not started return at
-//!   once (dropping their permit, on the pool), running ones stop within
-//!   [`STOP_CHECK_EVERY`](job) entries and close their directory on the pool.
+//!   most `MAX_BUFFERED_ENTRIES` entries waiting plus the directories in flight (about
+//!   `MAX_ENTRIES_IN_FLIGHT` entries, more while the average misjudges a large
+//!   directory: each is read whole): memory grows with the largest directories,
+//!   never with the tree.
+//! - **When it ends.** When nothing is left to hand out, no directory is in flight
+//!   and `todo` is empty; a sorted walk ends when its last frame is done, which
+//!   implies the same. A dropped walk sets `stopped`: jobs that have not started
+//!   return at once (dropping their entries and permit, on the pool), running ones
+//!   stop within `STOP_CHECK_EVERY` entries or at their chunk's end and close their
+//!   directory on the pool.
 //!
 //! `sorted(true)` reads ahead in the same way, but hands entries out depth first,
 //! each directory's entries in name order and a directory's contents right after it
@@ -44,6 +53,8 @@
 //! still lets a ticker on the same executor run.
 
 mod job;
+
+pub use self::job::{SLOW_STAT_CHUNK, STAT_CHUNK};
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -69,8 +80,14 @@ use crate::sync::{lock, AtomicBool, AtomicUsize, DynArc as Arc, Mutex, Ordering}
 /// breadth. The budget's free permits bound it further.
 pub const MAX_DIRS_IN_FLIGHT: usize = 256;
 
+/// About how many entries the directories in flight may hold: the walk has at most
+/// this over the average directory's entries seen so far in flight (at least one,
+/// at most [`MAX_DIRS_IN_FLIGHT`]). More in flight is more throughput on a slow
+/// mount and costs a cached tree nothing but memory, so this bounds the memory.
+pub const MAX_ENTRIES_IN_FLIGHT: usize = 16 * 1024;
+
 /// The walk starts no new directory while this many entries wait to be handed out.
-pub const MAX_BUFFERED_ENTRIES: usize = 64 * 1024;
+pub const MAX_BUFFERED_ENTRIES: usize = 16 * 1024;
 
 /// Ready entries a walk hands out in a row before it yields to its executor once.
 pub const COOP_BUDGET: usize = 128;
@@ -295,7 +312,7 @@ impl WalkOptions {
         let output = if self.config.sorted {
             Output::Sorted {
                 frames: Vec::new(),
-                waiting_for: Some(ROOT_ID),
+                waiting_for: Some((ROOT_ID, 0)),
                 arrived: HashMap::new(),
             }
         } else {
@@ -316,6 +333,9 @@ impl WalkOptions {
             },
             keys: HashMap::new(),
             in_flight: 0,
+            parts_left: HashMap::new(),
+            listed_dirs: 0,
+            listed_entries: 0,
             buffered: 0,
             acquire: None,
             next_id: ROOT_ID + 1,
@@ -545,8 +565,11 @@ impl Todo {
     }
 }
 
-/// A directory's listing in a sorted walk, being handed out.
+/// One part of a directory's listing in a sorted walk, being handed out.
 struct Frame {
+    part: Part,
+    /// How many parts the directory's listing has.
+    parts: u32,
     items: std::vec::IntoIter<Item>,
     /// The ids of the listings of the items that `descend`, in order.
     children: std::vec::IntoIter<u64>,
@@ -563,12 +586,15 @@ enum Output {
     Sorted {
         /// The listings being handed out, outermost first.
         frames: Vec<Frame>,
-        /// The listing the output goes on with, once it is here.
-        waiting_for: Option<u64>,
-        /// Listings here before the output reached them: items and children's ids.
-        arrived: HashMap<u64, (Vec<Item>, Vec<u64>)>,
+        /// The part the output goes on with, once it is here.
+        waiting_for: Option<Part>,
+        /// Parts here before the output reached them: their frames.
+        arrived: HashMap<Part, Frame>,
     },
 }
+
+/// A part of a directory's listing: the directory's id and the part's number.
+type Part = (u64, u32);
 
 /// What the output can do now. Only ever on the stack, moved out at once.
 #[allow(clippy::large_enum_variant)]
@@ -628,8 +654,13 @@ pub struct Walk {
     /// Sorted walks: each listing's index path, from when its job starts until it is
     /// taken in (its children's paths extend it).
     keys: HashMap<u64, Arc<[u32]>>,
-    /// Jobs started whose listing the walk has not taken in yet.
+    /// Directories whose job started and whose listing is not all in yet.
     in_flight: usize,
+    /// Parts still to come of directories whose listing is partly in.
+    parts_left: HashMap<u64, u32>,
+    /// Directories whose listing is all in, and their entries: the average size.
+    listed_dirs: usize,
+    listed_entries: usize,
     /// Entries taken in and not yet handed out.
     buffered: usize,
     /// The permit the next job waits for, when none was free.
@@ -723,6 +754,13 @@ impl Walk {
         }
     }
 
+    /// How many directories may be in flight: about [`MAX_ENTRIES_IN_FLIGHT`]
+    /// entries at the average directory size so far.
+    fn window(&self) -> usize {
+        let average = (self.listed_entries / self.listed_dirs.max(1)).max(1);
+        (MAX_ENTRIES_IN_FLIGHT / average).clamp(1, MAX_DIRS_IN_FLIGHT)
+    }
+
     /// The root's job: a stat; its listing has the root as its only item.
     fn start_root(&mut self, pool: &Pool, root: PathBuf) {
         self.in_flight += 1;
@@ -733,19 +771,19 @@ impl Walk {
         pool.push_job(Detached::create(move || {
             let config = shared.config;
             let (mut listing, task) = job::stat_root(&config, root, ROOT_ID);
-            listing.children.extend(task);
+            listing.children.extend(task.map(|task| (0, task)));
             job::deliver(&shared, listing);
         }));
     }
 
     /// Starts jobs for `todo` while the limits allow and permits are free.
     fn start_jobs(&mut self, pool: &Pool, cx: &mut Context<'_>) {
-        while self.in_flight < MAX_DIRS_IN_FLIGHT {
+        while self.in_flight < self.window() {
             let Some(next) = self.todo.peek_id() else {
                 return;
             };
             let needed = match &self.output {
-                Output::Sorted { waiting_for, .. } => *waiting_for == Some(next),
+                Output::Sorted { waiting_for, .. } => *waiting_for == Some((next, 0)),
                 Output::Unsorted { .. } => false,
             };
             if self.buffered >= MAX_BUFFERED_ENTRIES && !needed {
@@ -772,34 +810,12 @@ impl Walk {
                 return; // unreachable: `peek_id` saw one
             };
             self.in_flight += 1;
-            let shared = self.shared.clone();
+            let (shared, job_pool) = (self.shared.clone(), pool.clone());
             pool.push_job(Detached::create(move || {
                 if shared.stopped.load(Ordering::Relaxed) {
                     return; // the walk is gone: the permit drops here, on the pool
                 }
-                let (id, path) = (task.id, task.path.clone());
-                let run =
-                    std::panic::AssertUnwindSafe(|| job::read_directory(&shared, task, permit));
-                match std::panic::catch_unwind(run) {
-                    Ok(Some(listing)) => job::deliver(&shared, listing),
-                    Ok(None) => {}
-                    Err(_) => {
-                        let err = io::Error::other("reading the directory panicked");
-                        let items = vec![Item {
-                            entry: Err(super::error::with_path("read directory", &path, err)),
-                            descend: false,
-                        }];
-                        let children = Vec::new();
-                        job::deliver(
-                            &shared,
-                            Listing {
-                                id,
-                                items,
-                                children,
-                            },
-                        );
-                    }
-                }
+                job::read_directory(&shared, &job_pool, task, permit);
             }));
         }
     }
@@ -810,11 +826,23 @@ impl Walk {
         self.since_collect = 0;
         let listings = std::mem::take(&mut lock(&self.shared.mailbox).listings);
         for mut listing in listings {
-            self.in_flight -= 1;
+            // A directory is in flight until its last part is in.
+            let left = self.parts_left.entry(listing.id).or_insert(listing.parts);
+            *left -= 1;
+            let last = *left == 0;
+            if last {
+                self.parts_left.remove(&listing.id);
+                self.in_flight -= 1;
+                self.listed_dirs += 1;
+            }
             self.buffered += listing.items.len();
-            let parent_key = self.keys.remove(&listing.id);
+            self.listed_entries += listing.items.len();
+            let parent_key = match last {
+                true => self.keys.remove(&listing.id),
+                false => self.keys.get(&listing.id).cloned(),
+            };
             let mut child_ids = Vec::with_capacity(listing.children.len());
-            for (ordinal, mut child) in listing.children.drain(..).enumerate() {
+            for (position, mut child) in listing.children.drain(..) {
                 child.id = self.next_id;
                 self.next_id += 1;
                 child_ids.push(child.id);
@@ -822,7 +850,7 @@ impl Walk {
                     Todo::Stack(stack) => stack.push(child),
                     Todo::Ordered(heap) => {
                         let mut key = parent_key.as_deref().unwrap_or(&[]).to_vec();
-                        key.push(u32::try_from(ordinal).unwrap_or(u32::MAX));
+                        key.push(position);
                         let key: Arc<[u32]> = Arc::from(key);
                         self.keys.insert(child.id, key.clone());
                         heap.push(Queued { key, task: child });
@@ -832,7 +860,14 @@ impl Walk {
             match &mut self.output {
                 Output::Unsorted { arrived, .. } => arrived.push_back(listing),
                 Output::Sorted { arrived, .. } => {
-                    arrived.insert(listing.id, (listing.items, child_ids));
+                    let part = (listing.id, listing.part);
+                    let frame = Frame {
+                        part,
+                        parts: listing.parts,
+                        items: listing.items.into_iter(),
+                        children: child_ids.into_iter(),
+                    };
+                    arrived.insert(part, frame);
                 }
             }
         }
@@ -857,15 +892,12 @@ impl Walk {
                 waiting_for,
                 arrived,
             } => loop {
-                if let Some(id) = *waiting_for {
-                    let Some((items, children)) = arrived.remove(&id) else {
+                if let Some(part) = *waiting_for {
+                    let Some(frame) = arrived.remove(&part) else {
                         return Next::Wait;
                     };
                     *waiting_for = None;
-                    frames.push(Frame {
-                        items: items.into_iter(),
-                        children: children.into_iter(),
-                    });
+                    frames.push(frame);
                 }
                 let Some(top) = frames.last_mut() else {
                     return Next::Done;
@@ -875,11 +907,16 @@ impl Walk {
                         self.buffered -= 1;
                         if item.descend {
                             // Its contents come right after it.
-                            *waiting_for = top.children.next();
+                            *waiting_for = top.children.next().map(|id| (id, 0));
                         }
                         return Next::Entry(item.entry);
                     }
                     None => {
+                        // This part is done; the directory's next one follows.
+                        let ((id, part), parts) = (top.part, top.parts);
+                        if part + 1 < parts {
+                            *waiting_for = Some((id, part + 1));
+                        }
                         frames.pop();
                     }
                 }
