@@ -1516,3 +1516,44 @@ fn a_busy_lane_yields_its_thread_to_work_queued_behind_it() {
         "the job queued behind the lane ran only after all {OPS} of its operations"
     );
 }
+
+#[test]
+fn threads_a_burst_started_retire_under_a_trickle_of_work() {
+    // A burst grows the pool (jobs that wait for each other at a barrier need a
+    // thread each); then work keeps trickling in, one short job at a time, for five
+    // idle timeouts. Sleepers are woken newest first, so one or two threads take the
+    // trickle and the rest sleep until they retire. Woken in turn (oldest first),
+    // every thread was woken again before its idle timeout and all of them stayed.
+    const BURST: usize = 12;
+    const IDLE: Duration = Duration::from_millis(200);
+    let pool = Pool::builder()
+        .max_threads(BURST)
+        .idle_timeout(IDLE)
+        .build()
+        .unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(BURST));
+    let burst: Vec<_> = (0..BURST)
+        .map(|_| {
+            let barrier = barrier.clone();
+            pool.unblock(move || {
+                barrier.wait();
+            })
+        })
+        .collect();
+    for task in burst {
+        block_on_bounded(&pool, task);
+    }
+    assert_eq!(pool.stats().threads_alive, BURST, "{:?}", pool.stats());
+    let trickle_until = Instant::now() + 5 * IDLE;
+    while Instant::now() < trickle_until {
+        block_on_bounded(&pool, pool.unblock(|| ()));
+        // The pace of the trickle (well over BURST jobs per idle timeout), not a
+        // synchronisation.
+        thread::sleep(Duration::from_millis(2));
+    }
+    let alive = pool.stats().threads_alive;
+    assert!(
+        alive <= 3,
+        "{alive} of the {BURST} threads of the burst are still alive under a trickle of work"
+    );
+}

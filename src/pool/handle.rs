@@ -338,7 +338,7 @@ impl Pool {
         let result = result.and_then(|()| {
             // Quiet: let the idle threads go, and wait until they have.
             sleep.retire_epoch += 1;
-            inner.wake.notify_all();
+            sleep.wake_all_to_retire();
             inner.watch.notify_all();
             loop {
                 let gone = sleep.alive == 0 && !sleep.watcher_running;
@@ -525,7 +525,7 @@ impl Drop for Pool {
             // ones finish the queues first (they only sleep when the queues are empty).
             let mut sleep = lock(&self.inner.sleep);
             sleep.retire_epoch += 1;
-            self.inner.wake.notify_all();
+            sleep.wake_all_to_retire();
             self.inner.watch.notify_all();
         }
     }

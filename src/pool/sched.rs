@@ -69,8 +69,6 @@ pub(super) struct Inner {
     pub(super) eager_threads: usize,
     /// The thread bookkeeping that must change together; see [`Sleep`].
     pub(super) sleep: Mutex<Sleep>,
-    /// Sleeping threads wait here.
-    pub(super) wake: Condvar,
     /// The watcher waits here (for demand, or for its next tick).
     pub(super) watch: Condvar,
     /// [`Pool`] handles alive; when it reaches zero, threads exit once idle.
@@ -86,16 +84,72 @@ pub(super) struct Inner {
 /// A live pool thread: its number, the stealing end of its deque, its progress.
 pub(super) type ThreadEntry = (usize, Stealer<ErasedJob>, DynArc<Progress>);
 
+/// A sleeping thread, as the sleep lock sees it.
+pub(super) struct Sleeper {
+    /// The thread's number.
+    id: usize,
+    /// A wake-up was granted: the thread counts as searching already. A sleeper only
+    /// leaves its wait by consuming its wake-up (or by retiring), so spurious
+    /// wake-ups are harmless and no wake-up is counted twice.
+    woken: bool,
+    /// What it waits on.
+    wake: Arc<Condvar>,
+}
+
+impl Sleep {
+    /// Grants a wake-up to the newest sleeper without one. Returns whether there
+    /// was one.
+    pub(super) fn wake_newest(&mut self) -> bool {
+        #[cfg(not(aopen_mutant = "pool_wake_oldest"))]
+        let newest = self.sleepers.iter_mut().rev().find(|sleeper| !sleeper.woken);
+        // Seeded bug for tests/pool.rs: first in, first out.
+        #[cfg(aopen_mutant = "pool_wake_oldest")]
+        let newest = self.sleepers.iter_mut().find(|sleeper| !sleeper.woken);
+        match newest {
+            Some(sleeper) => {
+                sleeper.woken = true;
+                self.unwoken -= 1;
+                sleeper.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wakes every sleeper, to see that the pool retires (no wake-up granted).
+    pub(super) fn wake_all_to_retire(&self) {
+        for sleeper in &self.sleepers {
+            sleeper.wake.notify_one();
+        }
+    }
+
+    /// Takes sleeper `id` off the stack; returns whether it had been woken.
+    fn leave(&mut self, id: usize) -> bool {
+        let at = self
+            .sleepers
+            .iter()
+            .rposition(|sleeper| sleeper.id == id)
+            .expect("aopen: a sleeper left twice (a bug in aopen)");
+        let sleeper = self.sleepers.remove(at);
+        if !sleeper.woken {
+            self.unwoken -= 1;
+        }
+        sleeper.woken
+    }
+}
+
 /// Thread bookkeeping under the sleep lock.
 pub(super) struct Sleep {
     /// Threads that exist: started and not yet exited.
     pub(super) alive: usize,
-    /// Threads waiting on the `wake` condition variable.
-    pub(super) sleeping: usize,
-    /// Wake-ups granted to sleepers and not yet consumed. A sleeper only leaves its
-    /// wait by consuming one (or by retiring), so spurious wake-ups are harmless and
-    /// no wake-up is counted twice.
-    pub(super) wakeups: usize,
+    /// Threads asleep, each on a condition variable of its own, oldest first. A
+    /// push wakes the *newest* sleeper without a wake-up (last in, first out), so
+    /// the threads a burst started and no longer needs are the ones that stay
+    /// asleep and retire after `idle_timeout`; woken in turn (first in, first out)
+    /// they would all stay alive under a trickle of work.
+    pub(super) sleepers: Vec<Sleeper>,
+    /// Sleepers with no wake-up granted yet.
+    pub(super) unwoken: usize,
     /// Bumped to make every sleeping thread exit (last handle dropped, or shutdown).
     pub(super) retire_epoch: u64,
     /// Number for the next thread (stealer bookkeeping).
@@ -140,14 +194,13 @@ impl Inner {
             eager_threads,
             sleep: Mutex::new(Sleep {
                 alive: 0,
-                sleeping: 0,
-                wakeups: 0,
+                sleepers: Vec::new(),
+                unwoken: 0,
                 retire_epoch: 0,
                 next_id: 0,
                 watcher_running: false,
                 watch_demand: false,
             }),
-            wake: Condvar::new(),
             watch: Condvar::new(),
             handles: AtomicUsize::new(1),
             quiet: Condvar::new(),
@@ -245,7 +298,7 @@ impl Inner {
         let mut sleep = lock(&this.sleep);
         let view = PushView {
             searching: this.searching.load(Ordering::SeqCst),
-            unwoken_sleepers: sleep.sleeping.saturating_sub(sleep.wakeups),
+            unwoken_sleepers: sleep.unwoken,
             alive: sleep.alive,
             eager_threads: this.eager_threads,
             max_threads: this.config.max_threads,
@@ -256,9 +309,9 @@ impl Inner {
             PushAction::Wake => {
                 // Someone sleeps and has no wake-up on the way: grant one. It counts
                 // as searching from now on, so the next pushes wake nobody else.
-                sleep.wakeups += 1;
                 this.searching.fetch_add(1, Ordering::SeqCst);
-                this.wake.notify_one();
+                let woke = sleep.wake_newest();
+                debug_assert!(woke, "an unwoken sleeper was counted");
             }
             PushAction::Start => Inner::start_workers(this, sleep, 1),
             // Under loom every thread is eager (see `Inner::new`): no watcher.
@@ -366,6 +419,8 @@ impl Inner {
         progress: &Progress,
     ) {
         progress.register_current_thread();
+        // What this thread sleeps on when it has nothing to do (see `Sleep`).
+        let wake = Arc::new(Condvar::new());
         #[cfg(not(loom))]
         let worker = {
             let key = Inner::key(&this);
@@ -416,7 +471,7 @@ impl Inner {
                 None => {
                     // Still counted as searching: `sleep_until_woken` stops that only
                     // once it counts us as sleeping, so a pusher always sees one.
-                    if !this.sleep_until_woken(epoch) {
+                    if !this.sleep_until_woken(id, epoch, &wake) {
                         break;
                     }
                     // Woken: the waker counted us as searching already.
@@ -444,11 +499,16 @@ impl Inner {
     /// Sleeps until woken (returns `true`, searching) or until it is time to exit
     /// (`false`: idle timeout, or the pool is retiring its threads). Called while
     /// searching, having found nothing.
-    fn sleep_until_woken(&self, epoch: u64) -> bool {
+    fn sleep_until_woken(&self, id: usize, epoch: u64, wake: &Arc<Condvar>) -> bool {
         let mut sleep = lock(&self.sleep);
         // From searching to sleeping under the lock, so a pusher always sees us as
         // one or the other (it reads `searching`, then takes this lock).
-        sleep.sleeping += 1;
+        sleep.sleepers.push(Sleeper {
+            id,
+            woken: false,
+            wake: wake.clone(),
+        });
+        sleep.unwoken += 1;
         self.searching.fetch_sub(1, Ordering::SeqCst);
         // Hand-off with a pusher that saw us searching: we write `searching`, then
         // read `queued`; it writes `queued`, then reads `searching` (see `push`).
@@ -457,32 +517,39 @@ impl Inner {
         // pushed before this check, so we see its job here.
         #[cfg(not(aopen_mutant = "pool_sleep_without_recheck"))]
         if self.queued.load(Ordering::SeqCst) > 0 {
-            sleep.sleeping -= 1;
-            self.searching.fetch_add(1, Ordering::SeqCst);
+            if !sleep.leave(id) {
+                // Not woken by anyone: we count ourselves searching again.
+                self.searching.fetch_add(1, Ordering::SeqCst);
+            }
             return true;
         }
         if sleep.retire_epoch != epoch || self.handles.load(Ordering::SeqCst) == 0 {
-            sleep.sleeping -= 1;
+            if sleep.leave(id) {
+                // A pusher woke us in the meantime and counted us as searching: we
+                // stay for its job.
+                return true;
+            }
             return self.retire(sleep);
         }
         let deadline = Instant::now() + self.config.idle_timeout;
         loop {
-            if sleep.wakeups > 0 {
+            let woken = sleep
+                .sleepers
+                .iter()
+                .rev()
+                .find(|sleeper| sleeper.id == id)
+                .is_some_and(|sleeper| sleeper.woken);
+            if woken {
                 // Woken by a pusher, which counted us as searching.
-                sleep.wakeups -= 1;
-                sleep.sleeping -= 1;
+                sleep.leave(id);
                 return true;
             }
-            if sleep.retire_epoch != epoch {
-                sleep.sleeping -= 1;
-                return self.retire(sleep);
-            }
             let now = Instant::now();
-            if now >= deadline && !cfg!(loom) {
-                sleep.sleeping -= 1;
+            if sleep.retire_epoch != epoch || (now >= deadline && !cfg!(loom)) {
+                sleep.leave(id);
                 return self.retire(sleep);
             }
-            sleep = wait_until(&self.wake, sleep, deadline.saturating_duration_since(now));
+            sleep = wait_until(wake, sleep, deadline.saturating_duration_since(now));
         }
     }
 
