@@ -101,7 +101,11 @@ impl Sleep {
     /// was one.
     pub(super) fn wake_newest(&mut self) -> bool {
         #[cfg(not(aopen_mutant = "pool_wake_oldest"))]
-        let newest = self.sleepers.iter_mut().rev().find(|sleeper| !sleeper.woken);
+        let newest = self
+            .sleepers
+            .iter_mut()
+            .rev()
+            .find(|sleeper| !sleeper.woken);
         // Seeded bug for tests/pool.rs: first in, first out.
         #[cfg(aopen_mutant = "pool_wake_oldest")]
         let newest = self.sleepers.iter_mut().find(|sleeper| !sleeper.woken);
