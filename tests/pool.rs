@@ -461,7 +461,6 @@ fn eager_threads(max_threads: usize) -> usize {
     cores.max(2).min(max_threads)
 }
 
-#[cfg(not(windows))]
 #[test]
 fn the_pool_grows_past_one_thread_per_core_while_its_threads_sleep() {
     // Every job waits at a barrier for all the others, so they can only finish if
@@ -577,7 +576,6 @@ fn without_the_sleep_census_slow_jobs_still_overlap() {
     assert_naps_overlap(false, 0, 600, Duration::from_millis(5));
 }
 
-#[cfg(not(windows))]
 #[test]
 fn without_the_sleep_census_jobs_waiting_for_each_other_still_meet() {
     // Every job waits at a barrier for all the others: they only finish once all of
@@ -1005,6 +1003,9 @@ fn dropping_a_finished_task_drops_its_result_on_the_pool() {
         .thread_name("aopen-t-finished")
         .build()
         .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held");
+    std::fs::write(&path, "x").unwrap();
     let (dropped, guard) = drop_flag();
     let dropped_on = Arc::new(Mutex::new(None::<String>));
     struct Tracked {
@@ -1021,7 +1022,7 @@ fn dropping_a_finished_task_drops_its_result_on_the_pool() {
         let dropped_on = Arc::clone(&dropped_on);
         move || Tracked {
             _flag: guard,
-            _file: std::fs::File::open("/").unwrap(),
+            _file: std::fs::File::open(&path).unwrap(),
             dropped_on,
         }
     });

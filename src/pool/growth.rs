@@ -36,6 +36,9 @@
 //!    core compute and a queued job must run (not only *optional* ones, the
 //!    parallelism a batch offers for slow calls: those wait for the cores). Never more than jobs wait, never past
 //!    `max_threads`, nothing while a thread is searching (it is about to take a job).
+//!
+//!    And whatever the states: while jobs wait and no thread started or finished one
+//!    for [`STALL`], a thread (the safety valve for systems without a census).
 //! 3. **A stuck thread is answered once per job**: the threads started on its account
 //!    are its answer, and it counts again only on its next job (counting it at every
 //!    tick made 300 jobs of 200 ms of CPU grow the pool to 64 threads within 80 ms).
@@ -71,6 +74,15 @@ use std::time::{Duration, Instant};
 /// never counts; short enough that a small job queued behind a long hash waits
 /// tens of milliseconds, not the hash's whole run.
 pub(super) const LONG_JOB: Duration = Duration::from_millis(50);
+
+/// The safety valve: while jobs wait and no thread has started or finished one for
+/// this long, a tick starts one thread, whatever the states (and starts the count
+/// again). It keeps jobs that wait for each other meeting where no census can tell
+/// a sleeping thread (Windows; unknown states count as computing), at a thread per
+/// stall, as .NET's thread pool answers starvation; with a census the asleep rules
+/// come first by far. Long computations that stall the queue this long get a thread
+/// per stall too, past the cores.
+pub(super) const STALL: Duration = Duration::from_millis(250);
 
 /// How many threads may compute at once per core before long jobs stop getting
 /// company: the cores are shared without being flooded.
@@ -245,6 +257,8 @@ pub(super) struct TickView {
     pub(super) max_threads: usize,
     /// Cores the pool may compute on (its eager threads).
     pub(super) cores: usize,
+    /// How long no thread has started or finished a job (see [`STALL`]).
+    pub(super) stalled_for: Duration,
 }
 
 /// Rule 2: how many threads a tick starts.
@@ -264,6 +278,9 @@ pub(super) fn on_tick(view: TickView, census: &Census) -> usize {
         );
         STARTS_PER_ASLEEP_STUCK * census.asleep_stuck + for_long
     };
+    // Whatever the states say: a queue that made no progress at all for STALL gets
+    // a thread.
+    let wanted = wanted.max(usize::from(view.stalled_for >= STALL));
     wanted
         .min(view.queued)
         .min(view.max_threads.saturating_sub(view.alive))
@@ -359,6 +376,7 @@ mod tests {
                     alive: samples.len(),
                     max_threads: 512,
                     cores: 2,
+                    stalled_for: Duration::ZERO,
                 };
                 let started = on_tick(view, &census);
                 if started > 0 {
@@ -493,6 +511,7 @@ mod tests {
             alive: 2,
             max_threads: 512,
             cores: 2,
+            stalled_for: Duration::ZERO,
         };
         assert_eq!(on_tick(view, &long), 0);
         assert_eq!(
@@ -515,6 +534,50 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_queue_gets_a_thread_whatever_the_states() {
+        // Four unknown (so: computing) threads at the cap of two per core, on their
+        // jobs for a second: the long-job rule says no more, the stall says one.
+        let census = Census {
+            threads: 4,
+            computing: 4,
+            ..Census::default()
+        };
+        let view = TickView {
+            queued: 8,
+            optional_queued: 0,
+            searching: 0,
+            alive: 4,
+            max_threads: 512,
+            cores: 2,
+            stalled_for: STALL - Duration::from_millis(1),
+        };
+        assert_eq!(on_tick(view, &census), 0);
+        assert_eq!(
+            on_tick(
+                TickView {
+                    stalled_for: STALL,
+                    ..view
+                },
+                &census
+            ),
+            1
+        );
+        // Never past max_threads, never while a thread searches.
+        let full = TickView {
+            stalled_for: STALL,
+            max_threads: 4,
+            ..view
+        };
+        assert_eq!(on_tick(full, &census), 0);
+        let searching = TickView {
+            stalled_for: STALL,
+            searching: 1,
+            ..view
+        };
+        assert_eq!(on_tick(searching, &census), 0);
+    }
+
+    #[test]
     fn a_tick_never_starts_past_max_threads_or_while_a_thread_searches() {
         let census = Census {
             threads: 2,
@@ -529,6 +592,7 @@ mod tests {
             alive: 500,
             max_threads: 512,
             cores: 2,
+            stalled_for: Duration::ZERO,
         };
         assert_eq!(on_tick(view, &census), 12);
         assert_eq!(

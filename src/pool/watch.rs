@@ -150,6 +150,9 @@ impl Inner {
     fn watcher_main(this: Arc<Self>, epoch: u64) {
         let mut last_seen = Vec::new();
         let mut clocks = CpuClocks::default();
+        // The threads' step counts at the last look that saw one change, and when:
+        // how long the pool has made no progress at all (see `growth::STALL`).
+        let mut progress = (usize::MAX, Instant::now());
         let mut tick = MIN_TICK;
         let mut idle_deadline = Instant::now() + this.config.idle_timeout;
         let mut sleep = lock(&this.sleep);
@@ -169,6 +172,7 @@ impl Inner {
                 // What the threads did while nobody waited says nothing about the
                 // jobs to come.
                 last_seen.clear();
+                progress = (usize::MAX, Instant::now());
                 continue;
             }
             // Demand: look again after one tick (a retire wakes us early; pushes
@@ -176,7 +180,14 @@ impl Inner {
             sleep = wait_until(&this.watch, sleep, tick);
             drop(sleep);
             let samples = this.samples(Some(&mut clocks));
-            let census = growth::look(&samples, &mut last_seen, Instant::now());
+            let now = Instant::now();
+            let census = growth::look(&samples, &mut last_seen, now);
+            let steps = samples
+                .iter()
+                .fold(0usize, |sum, sample| sum.wrapping_add(sample.steps));
+            if steps != progress.0 {
+                progress = (steps, now);
+            }
             sleep = lock(&this.sleep);
             idle_deadline = Instant::now() + this.config.idle_timeout;
             let view = TickView {
@@ -186,6 +197,7 @@ impl Inner {
                 alive: sleep.alive,
                 max_threads: this.config.max_threads,
                 cores: this.eager_threads,
+                stalled_for: now.saturating_duration_since(progress.1),
             };
             if view.queued == 0 {
                 // Drained: wait for the next time every thread is busy.
@@ -199,6 +211,8 @@ impl Inner {
             }
             tick = MIN_TICK;
             growth::mark_answered(&mut last_seen);
+            // A stall answered: the next one is counted from now.
+            progress.1 = now;
             Inner::start_workers(&this, sleep, start);
             sleep = lock(&this.sleep);
             if sleep.alive >= this.config.max_threads {
