@@ -196,7 +196,7 @@ pub(super) fn stat_root(config: &Config, path: PathBuf, id: u64) -> (Listing, Op
 pub const STAT_CHUNK: usize = 128;
 
 /// The chunk size instead of [`STAT_CHUNK`] for a directory whose open and listing
-/// took [`SLOW_LISTING`] or more: on a slow mount each stat is a round trip, and
+/// took `SLOW_LISTING` (1 ms) or more: on a slow mount each stat is a round trip, and
 /// smaller chunks put more of them in flight at once.
 pub const SLOW_STAT_CHUNK: usize = 16;
 
