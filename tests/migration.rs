@@ -6,7 +6,7 @@
 //! as inherent `async fn`s). Both run on fresh temporary directories and must report
 //! the same thing. The sample uses only the calls whose names, arguments and use
 //! match; the README's "Coming from tokio::fs / async-fs / std::fs" section lists the
-//! ones that do not (`flush`, `read_link`, `symlink`, `File::options`, ...).
+//! ones that do not (`flush`, ...).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -117,6 +117,50 @@ macro_rules! sample {
                 let canonical = fs::canonicalize(root.join("a").join(".").join("b")).await?;
                 log.push(format!("canonicalize ends with a/b: {}", canonical.ends_with("a/b")));
 
+                // The tokio::fs items beyond std's free functions: File::options,
+                // File::create_new, DirBuilder, symlink and read_link.
+                let mut file = File::options().append(true).open(&one).await?;
+                file.write_all(b"options\n").await?;
+                file.sync_all().await?;
+                drop(file);
+                log.push(format!("File::options: {:?}", fs::read_to_string(&one).await?));
+                let fresh = dir.join("fresh.txt");
+                let mut file = File::create_new(&fresh).await?;
+                file.write_all(b"new").await?;
+                file.seek(SeekFrom::Start(0)).await?;
+                let mut back = String::new();
+                file.read_to_string(&mut back).await?; // create_new opens read-write
+                log.push(format!("File::create_new reads back: {back:?}"));
+                drop(file);
+                let again = File::create_new(&fresh).await.unwrap_err();
+                log.push(format!("File::create_new again: {:?}", again.kind()));
+                fs::remove_file(&fresh).await?;
+                let nested = root.join("built").join("x").join("y");
+                let flat = fs::DirBuilder::new().create(&nested).await.unwrap_err();
+                log.push(format!("DirBuilder not recursive: {:?}", flat.kind()));
+                fs::DirBuilder::new().recursive(true).create(&nested).await?;
+                log.push(format!("DirBuilder recursive: {}", fs::metadata(&nested).await?.is_dir()));
+                #[cfg(unix)]
+                {
+                    let mut builder = fs::DirBuilder::new();
+                    builder.mode(0o700);
+                    builder.create(root.join("built").join("private")).await?;
+                    let mode = fs::metadata(root.join("built").join("private")).await?.permissions().mode();
+                    log.push(format!("DirBuilder mode: {:o}", mode & 0o777));
+
+                    fs::symlink("renamed.txt", dir.join("sym")).await?;
+                    log.push(format!("read_link: {:?}", fs::read_link(dir.join("sym")).await?));
+                    log.push(format!(
+                        "symlink_metadata.is_symlink: {}",
+                        fs::symlink_metadata(dir.join("sym")).await?.file_type().is_symlink()
+                    ));
+                    log.push(format!("through the link: {:?}", fs::read_to_string(dir.join("sym")).await?));
+                    let not_link = fs::read_link(&one).await.unwrap_err();
+                    log.push(format!("read_link of a file: {:?}", not_link.kind()));
+                    fs::remove_file(dir.join("sym")).await?;
+                }
+                fs::remove_dir_all(root.join("built")).await?;
+
                 // Listing, sorted (directory order is the file system's).
                 let mut listing = Vec::new();
                 let mut entries = fs::read_dir(&dir).await?;
@@ -193,6 +237,9 @@ fn the_same_program_gives_the_same_result_on_tokio_fs_and_aopen_fs() -> io::Resu
     // The sample did observe something (a guard against both sides returning early).
     assert!(aopen_log.len() > 20, "{aopen_log:#?}");
     assert!(aopen_log.contains(&"missing kind: NotFound".to_string()));
+    assert!(aopen_log.contains(&"File::create_new again: AlreadyExists".to_string()));
+    #[cfg(unix)]
+    assert!(aopen_log.contains(&"read_link: \"renamed.txt\"".to_string()));
     Ok(())
 }
 

@@ -37,9 +37,12 @@ mod batch;
 mod close;
 #[cfg(unix)]
 pub(crate) mod dir;
+mod dir_builder;
 mod error;
 mod file;
+mod file_parity;
 pub(crate) mod lane;
+mod links;
 mod poll_io;
 mod read_dir;
 mod remove;
@@ -54,8 +57,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub use self::batch::{MAX_BATCH_CHUNK, MIN_BATCH_CHUNK};
+pub use self::dir_builder::DirBuilder;
 pub use self::error::{os_error, PathError};
 pub use self::file::{File, OpenOptions, MAX_TRANSFER};
+pub use self::links::read_link;
+#[cfg(unix)]
+pub use self::links::symlink;
+#[cfg(windows)]
+pub use self::links::{symlink_dir, symlink_file};
 pub use self::read_dir::{DirEntry, ReadDir, READ_DIR_BATCH};
 pub use self::walk::{
     walk, Walk, WalkEntry, WalkOptions, WalkProgress, COOP_BUDGET, MAX_BUFFERED_ENTRIES,
