@@ -260,3 +260,38 @@ fn the_ported_program_runs_spawned_on_tokio() -> io::Result<()> {
     assert_eq!(tokio_log, aopen_log);
     Ok(())
 }
+
+/// The one argument difference, pinned (README, "What differs"): tokio's future
+/// keeps an owned path argument alive until the call returns; aopen's future is
+/// `'static` even for a borrowed path, so it copies the path at the call and drops
+/// the argument there. A `NamedTempFile` passed by value is therefore deleted before
+/// aopen's open runs (`NotFound`); passed by reference it works on both, which is
+/// the port.
+#[test]
+fn an_owned_argument_lives_through_tokios_call_and_is_dropped_at_aopens() -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let by_value = runtime.block_on(
+        tokio::fs::OpenOptions::new()
+            .read(true)
+            .open(tempfile::NamedTempFile::new()?),
+    );
+    assert!(by_value.is_ok(), "{by_value:?}");
+
+    let by_value = aopen::block_on(
+        aopen::fs::OpenOptions::new()
+            .read(true)
+            .open(tempfile::NamedTempFile::new()?),
+    );
+    let err = by_value.expect_err("the temporary file was deleted at the call");
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+
+    // The port: lend the path and keep the owner alive across the `.await`.
+    let temp = tempfile::NamedTempFile::new()?;
+    let file = runtime.block_on(tokio::fs::OpenOptions::new().read(true).open(&temp))?;
+    drop(file);
+    let file = aopen::block_on(aopen::fs::OpenOptions::new().read(true).open(&temp))?;
+    aopen::block_on(file.close())?;
+    Ok(())
+}

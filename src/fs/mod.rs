@@ -81,6 +81,19 @@ use crate::sync::DynArc as Arc;
 /// It does nothing until polled. Dropping it cancels the call: an open that had not
 /// started is skipped, one that had is closed on the pool when it returns.
 ///
+/// # Arguments are copied at the call
+///
+/// A path argument is read once, at the call, into a path the future owns; the
+/// argument itself is dropped when the call returns the future. That is what makes
+/// the future `'static` even for a borrowed path (`File::open(&path)` can be
+/// spawned). tokio's futures instead keep the argument until the call finishes, so
+/// a value whose drop matters, a `tempfile::NamedTempFile` passed by value, lives
+/// through a tokio open but is deleted before aopen's runs (`NotFound`). One
+/// signature cannot do both: keeping the argument needs it to be `'static`, which a
+/// borrowed path is not, and Rust cannot tell the two apart in a generic
+/// (no specialisation). Pass such a value by reference and keep it alive across the
+/// `.await`: `open(&temp)`.
+///
 /// # Examples
 ///
 /// ```
