@@ -1,12 +1,26 @@
-//! The `tokio::fs::File` constructors beyond std's `open`/`create`:
-//! [`File::options`] and [`File::create_new`].
+//! The `tokio::fs::File` items beyond std's shape: the constructors
+//! [`File::options`] and [`File::create_new`], and the hand-over of the descriptor
+//! to std, [`File::into_std`] and [`File::try_into_std`].
 //!
-//! Both are spelled through [`OpenOptions`], so they keep its rules: the permit is
-//! taken before `open(2)`, an open whose future was dropped is closed on the pool,
-//! and an error names the path.
+//! The constructors are spelled through [`OpenOptions`], so they keep its rules: the
+//! permit is taken before `open(2)`, an open whose future was dropped is closed on
+//! the pool, and an error names the path.
+//!
+//! # The hand-over
+//!
+//! A descriptor given to std is no longer the crate's: the crate never closes it
+//! (the lane is ended without a close), and its budget permit goes back exactly once,
+//! when the caller receives it (the budget counts the descriptors the crate holds).
+//! It is given only once no operation on it is queued or running (rule 2: nothing
+//! of this `File` can still touch it), and with the OS position where the caller's
+//! reads left it (bytes a given-up trait read brought back are stepped back over).
+//! If the future of `into_std` is dropped after the hand-over was queued, the
+//! descriptor is closed on the pool instead, permit after close.
 
+use std::io;
 use std::path::Path;
 
+use super::error::with_path;
 use super::{File, FsFuture, OpenOptions};
 
 impl File {
@@ -58,5 +72,85 @@ impl File {
             .write(true)
             .create_new(true)
             .open(path)
+    }
+
+    /// Waits for every operation queued on this file, then hands its descriptor over
+    /// as a `std::fs::File` (tokio's `into_std`). The crate will not close it; its
+    /// permit is back in the budget when this returns.
+    ///
+    /// Unlike tokio's, this returns an `io::Result`: the error of a write a trait
+    /// `poll_write` started and nobody waited for (it must not vanish, as in
+    /// [`File::close`]), or an error if `poll_close` already closed the file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-into-std-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use std::io::Write;
+    ///
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(4).build()?;
+    /// let mut std_file = aopen::block_on(async {
+    ///     let mut file = pool.fs().options().write(true).create(true).open(dir.join("a")).await?;
+    ///     file.write_all(b"async ").await?;
+    ///     file.into_std().await
+    /// })?;
+    /// assert_eq!(pool.budget().held(), 0); // the descriptor is std's now
+    /// std_file.write_all(b"then blocking")?; // at the position aopen left
+    /// drop(std_file);
+    /// assert_eq!(std::fs::read_to_string(dir.join("a"))?, "async then blocking");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn into_std(mut self) -> io::Result<std::fs::File> {
+        self.settle("into_std").await?;
+        if self.poll.has_leftover() {
+            self.poll.start_rewind(&self.lane);
+            self.settle("into_std").await?;
+        }
+        if self.poll.is_closed() {
+            let err = io::Error::other("the file was already closed (by poll_close)");
+            return Err(with_path("into_std", &self.path, err));
+        }
+        let File { lane, .. } = self;
+        Ok(lane.release().await.take())
+    }
+
+    /// The descriptor as a `std::fs::File` now, if no operation on this file is
+    /// queued or running and none is pending from a poll method; else `Err(self)`,
+    /// unchanged (tokio's `try_into_std`). Takes no pool trip. Its permit is back
+    /// in the budget when it returns `Ok`.
+    ///
+    /// It is also `Err(self)` while a trait read keeps bytes it read ahead (the OS
+    /// position is past the caller's), and after `poll_close` closed the file:
+    /// [`File::into_std`] settles both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-try-into-std-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a"), "hello")?;
+    /// use std::io::Read;
+    ///
+    /// let file = aopen::block_on(aopen::File::open(dir.join("a")))?;
+    /// // Nothing queued on it: handed over at once, without a pool trip.
+    /// let mut std_file = file.try_into_std().expect("nothing in flight");
+    /// let mut text = String::new();
+    /// std_file.read_to_string(&mut text)?;
+    /// assert_eq!(text, "hello");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    // tokio's shape: the file itself comes back, unboxed, when it is refused.
+    #[allow(clippy::result_large_err)]
+    pub fn try_into_std(mut self) -> Result<std::fs::File, File> {
+        if !self.poll.is_settled() || self.poll.is_closed() {
+            return Err(self);
+        }
+        match self.lane.try_release() {
+            Some(std_file) => Ok(std_file),
+            None => Err(self),
+        }
     }
 }

@@ -162,6 +162,77 @@ impl<R: Resource> Lane<R> {
     }
 }
 
+/// A resource a lane handed out with [`Lane::release`], with its permit: the crate
+/// still holds it until [`take`](Released::take). Dropped untaken (the future that
+/// asked for it was dropped), it queues its close on the pool, permit after close,
+/// so no descriptor is lost or closed on the dropping thread.
+pub struct Released<R: Resource> {
+    held: Option<Held<R>>,
+    pool: Pool,
+}
+
+impl<R: Resource> Released<R> {
+    /// The resource, now the caller's; its permit goes back to the budget here,
+    /// since the crate no longer holds the descriptor and will never close it.
+    pub fn take(mut self) -> R {
+        let Held { resource, permit } = self.held.take().expect("taken once, by value");
+        drop(permit);
+        resource
+    }
+}
+
+impl<R: Resource> Drop for Released<R> {
+    fn drop(&mut self) {
+        if let Some(Held { resource, permit }) = self.held.take() {
+            self.pool.push_job(Detached::create(move || {
+                // Nobody took it: close it as the lane would have, permit after close.
+                let _ = resource.close();
+                drop(permit);
+            }));
+        }
+    }
+}
+
+impl<R: Resource> Lane<R> {
+    /// Queues the hand-over of the resource behind every job issued before it, in
+    /// place of a close: the task gives it back with its permit. It runs even if the
+    /// task is dropped (then [`Released`]'s drop closes it on the pool).
+    pub fn release(mut self) -> BlockingTask<Released<R>> {
+        assert!(!self.closed, "aopen: lane released after close");
+        // No close: dropping `self` after this queues nothing.
+        self.closed = true;
+        let inner = self.inner.clone();
+        let (job, task) = JobCell::create_must_run(move || Released {
+            held: lock(&inner.held).take(),
+            pool: inner.pool.clone(),
+        });
+        self.inner.enqueue(job);
+        task
+    }
+
+    /// The resource now, if no job of this lane is queued or running; else `None`
+    /// and nothing changes. Its permit goes back to the budget (the crate no longer
+    /// holds the descriptor), and the lane is closed without a close.
+    ///
+    /// No job can start in between: only this handle queues jobs, and `&mut self`
+    /// is the only one; an idle lane has no drainer that could still run one.
+    pub fn try_release(&mut self) -> Option<R> {
+        if self.closed {
+            return None;
+        }
+        {
+            let queue = lock(&self.inner.queue);
+            if queue.draining || !queue.jobs.is_empty() {
+                return None;
+            }
+        }
+        let Held { resource, permit } = lock(&self.inner.held).take()?;
+        self.closed = true;
+        drop(permit);
+        Some(resource)
+    }
+}
+
 /// Runs `open` on the pool and gives what it opened a lane that owns `permit`.
 ///
 /// The lane is made on the pool thread, right after `open` returned. If the caller

@@ -244,6 +244,12 @@ impl PollState {
         matches!(self.op, Op::Close(_) | Op::Closed)
     }
 
+    /// Nothing a poll method or a dropped future started is in flight, and no bytes
+    /// are kept: the OS position is the caller's.
+    pub(super) fn is_settled(&self) -> bool {
+        matches!(self.op, Op::Idle) && !self.has_leftover()
+    }
+
     /// A read job finished: `want` bytes (at most) go to `put`, the rest is kept.
     fn finish_read(
         &mut self,

@@ -1,0 +1,129 @@
+//! Handing a descriptor to std: `File::into_std` and `File::try_into_std`.
+//!
+//! The rules under test: the hand-over waits for (or, `try_`, refuses while) every
+//! operation queued on the file; the crate never closes a descriptor it gave away;
+//! the permit goes back exactly once; and an `into_std` future dropped after it
+//! queued the hand-over leaves no descriptor behind. A one-thread pool whose thread
+//! is held by a blocker job keeps queued operations from running, so "queued" is a
+//! fact here, not a race.
+
+use std::future::Future;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::pin::pin;
+use std::sync::mpsc;
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use aopen::{block_on, BlockingTask, Pool};
+
+/// How long `shutdown` may take to finish the few queued jobs of a test.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Occupies the pool's one thread until the returned sender is used (or dropped).
+fn hold_the_only_thread(pool: &Pool) -> (mpsc::Sender<()>, BlockingTask<()>) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let blocker = pool.unblock(move || {
+        started_tx.send(()).expect("the test waits for this");
+        let _ = release_rx.recv();
+    });
+    started_rx.recv().expect("the blocker started");
+    (release_tx, blocker)
+}
+
+fn one_thread_pool() -> io::Result<Pool> {
+    Pool::builder().max_threads(1).descriptor_budget(4).build()
+}
+
+fn scratch_file(
+    name: &str,
+    contents: &[u8],
+) -> io::Result<(tempfile::TempDir, std::path::PathBuf)> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents)?;
+    Ok((dir, path))
+}
+
+#[test]
+fn try_into_std_refuses_while_an_operation_is_queued() -> io::Result<()> {
+    let (_dir, path) = scratch_file("a", b"hello")?;
+    let pool = one_thread_pool()?;
+    let file = block_on(pool.fs().open(&path))?;
+    let (release, blocker) = hold_the_only_thread(&pool);
+
+    let pending = file.sync_all(); // queued now; cannot run while the thread is held
+    let file = file
+        .try_into_std()
+        .expect_err("a queued sync_all still needs the descriptor");
+    assert_eq!(pool.budget().held(), 1, "refused: nothing changed");
+
+    release.send(()).expect("the blocker waits");
+    block_on(blocker);
+    block_on(pending)?;
+    let mut std_file = file.try_into_std().expect("nothing queued any more");
+    assert_eq!(pool.budget().held(), 0, "the permit went back once");
+    let mut text = String::new();
+    std_file.read_to_string(&mut text)?;
+    assert_eq!(text, "hello");
+    Ok(())
+}
+
+#[test]
+fn into_std_waits_for_queued_operations_and_the_crate_never_closes_it() -> io::Result<()> {
+    let (_dir, path) = scratch_file("a", b"")?;
+    let pool = one_thread_pool()?;
+    let mut file = block_on(pool.fs().options().read(true).write(true).open(&path))?;
+    block_on(file.write_all(b"0123456789"))?;
+    let (release, blocker) = hold_the_only_thread(&pool);
+
+    // Queued before the hand-over: it must run first, on the descriptor.
+    let length = file.metadata();
+    let handing = std::thread::spawn(move || block_on(file.into_std()));
+    release.send(()).expect("the blocker waits");
+    block_on(blocker);
+    let mut std_file = handing.join().expect("into_std does not panic")?;
+    assert_eq!(block_on(length)?.len(), 10);
+    assert_eq!(pool.budget().held(), 0, "the permit went back once");
+
+    // Every job of the pool is done and every descriptor it holds is closed; ours
+    // is std's, so it is still open, at the position the async writes left.
+    pool.shutdown(SHUTDOWN_TIMEOUT)?;
+    assert_eq!(std_file.stream_position()?, 10);
+    std_file.write_all(b"!")?;
+    std_file.seek(SeekFrom::Start(0))?;
+    let mut text = String::new();
+    std_file.read_to_string(&mut text)?;
+    assert_eq!(text, "0123456789!");
+    Ok(())
+}
+
+#[test]
+fn a_dropped_into_std_closes_the_descriptor_on_the_pool() -> io::Result<()> {
+    let (_dir, path) = scratch_file("a", b"x")?;
+    let pool = one_thread_pool()?;
+    let file = block_on(pool.fs().open(&path))?;
+    let (release, blocker) = hold_the_only_thread(&pool);
+
+    {
+        // Polled once: the hand-over is queued behind the held thread; then dropped.
+        let mut handing = pin!(file.into_std());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(handing.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(
+        pool.budget().held(),
+        1,
+        "the descriptor is still the crate's"
+    );
+    release.send(()).expect("the blocker waits");
+    block_on(blocker);
+    // `shutdown` returns once queued work is done and every descriptor is closed.
+    pool.shutdown(SHUTDOWN_TIMEOUT)?;
+    assert_eq!(
+        pool.budget().held(),
+        0,
+        "closed on the pool, permit after close"
+    );
+    Ok(())
+}
