@@ -174,6 +174,8 @@ fn method_futures_are_send(mut file: File, mut dir: ReadDir, entry: DirEntry) {
     is_send(&file.set_len(0));
     is_send(&file.metadata());
     is_send(&file.set_permissions(some_permissions()));
+    is_spawnable(&file.set_times(std::fs::FileTimes::new()));
+    is_spawnable(&file.set_modified(std::time::SystemTime::UNIX_EPOCH));
     is_send(&file.try_clone());
     is_send(&file.read_at(&mut buf, 0));
     is_send(&file.write_at(b"x", 0));

@@ -246,7 +246,7 @@ impl File {
     ///
     /// Dropping the future before `op` started skips `op`; once started, it runs to
     /// the end and its result is dropped (see the module docs).
-    fn queue<T, F>(
+    pub(super) fn queue<T, F>(
         &self,
         operation: &'static str,
         op: F,

@@ -1,6 +1,7 @@
 //! The `tokio::fs::File` items beyond std's shape: the constructors
-//! [`File::options`] and [`File::create_new`], and the hand-over of the descriptor
-//! to std, [`File::into_std`] and [`File::try_into_std`].
+//! [`File::options`] and [`File::create_new`], the times [`File::set_times`] and
+//! [`File::set_modified`], and the hand-over of the descriptor to std,
+//! [`File::into_std`] and [`File::try_into_std`].
 //!
 //! The constructors are spelled through [`OpenOptions`], so they keep its rules: the
 //! permit is taken before `open(2)`, an open whose future was dropped is closed on
@@ -17,8 +18,11 @@
 //! If the future of `into_std` is dropped after the hand-over was queued, the
 //! descriptor is closed on the pool instead, permit after close.
 
+use std::fs::FileTimes;
+use std::future::Future;
 use std::io;
 use std::path::Path;
+use std::time::SystemTime;
 
 use super::error::with_path;
 use super::{File, FsFuture, OpenOptions};
@@ -152,5 +156,66 @@ impl File {
             Some(std_file) => Ok(std_file),
             None => Err(self),
         }
+    }
+
+    /// Sets the file's access and modification times (`futimens(2)`), like std's
+    /// `File::set_times`; times left unset in `times` are not changed. Queued in the
+    /// file's lane at the call, like the other `&self` methods.
+    ///
+    /// [`FileTimes`](crate::fs::FileTimes) is std's, re-exported: its builder has
+    /// the shape of tokio's `fs::FileTimes` (`new().set_accessed(t).set_modified(t)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-set-times-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    /// aopen::block_on(async {
+    ///     let file = aopen::File::create(dir.join("a")).await?;
+    ///     let times = aopen::fs::FileTimes::new().set_accessed(then).set_modified(then);
+    ///     file.set_times(times).await?;
+    ///     let meta = file.metadata().await?;
+    ///     assert_eq!(meta.modified()?, then);
+    ///     assert_eq!(meta.accessed()?, then);
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_times(
+        &self,
+        times: FileTimes,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'static {
+        self.queue("futimens", move |file| file.set_times(times))
+    }
+
+    /// Sets the file's modification time, like std's `File::set_modified`: the
+    /// same as [`set_times`](File::set_times) with only the modification time set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-set-modified-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let then = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400);
+    /// aopen::block_on(async {
+    ///     let file = aopen::File::create(dir.join("a")).await?;
+    ///     file.set_modified(then).await?;
+    ///     assert_eq!(file.metadata().await?.modified()?, then);
+    ///     file.close().await
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_modified(
+        &self,
+        time: SystemTime,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'static {
+        self.queue("futimens", move |file| file.set_modified(time))
     }
 }

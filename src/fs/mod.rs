@@ -70,6 +70,9 @@ pub use self::walk::{
     walk, Walk, WalkEntry, WalkOptions, WalkProgress, COOP_BUDGET, MAX_BUFFERED_ENTRIES,
     MAX_DIRS_IN_FLIGHT, MAX_ENTRIES_IN_FLIGHT, SLOW_STAT_CHUNK, STAT_CHUNK,
 };
+/// std's `FileTimes`, for [`File::set_times`]: its builder has the shape of tokio's
+/// `fs::FileTimes` (tokio 1.54).
+pub use std::fs::FileTimes;
 
 use self::error::with_path;
 use crate::pool::Pool;
