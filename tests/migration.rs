@@ -135,6 +135,20 @@ macro_rules! sample {
                 let again = File::create_new(&fresh).await.unwrap_err();
                 log.push(format!("File::create_new again: {:?}", again.kind()));
                 fs::remove_file(&fresh).await?;
+                // A cap of 4 bytes per transfer: tokio's buffer, aopen's pool trip.
+                let capped = dir.join("capped.txt");
+                let mut file = OpenOptions::new().read(true).write(true).create(true).open(&capped).await?;
+                log.push(format!("max_buf_size default: {}", file.max_buf_size()));
+                file.set_max_buf_size(4);
+                log.push(format!("capped write: {}", file.write(b"0123456789").await?));
+                file.write_all(b"456789").await?;
+                file.seek(SeekFrom::Start(0)).await?;
+                let mut buf = [0u8; 10];
+                let n = file.read(&mut buf).await?;
+                log.push(format!("capped read: {:?}", &buf[..n]));
+                drop(file);
+                log.push(format!("capped file: {:?}", fs::read(&capped).await?));
+                fs::remove_file(&capped).await?;
                 let nested = root.join("built").join("x").join("y");
                 let flat = fs::DirBuilder::new().create(&nested).await.unwrap_err();
                 log.push(format!("DirBuilder not recursive: {:?}", flat.kind()));

@@ -294,7 +294,7 @@ impl File {
         if kept > 0 {
             return Ok(kept);
         }
-        let len = buf.len().min(MAX_TRANSFER);
+        let len = buf.len().min(self.poll.max_transfer());
         let mut owned = self.poll.take_spare();
         owned.resize(len, 0);
         let (owned, result) = self
@@ -334,7 +334,8 @@ impl File {
     pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
         self.settle("read").await?;
         let kept = self.read_leftover(buf);
-        for chunk in buf[kept..].chunks_mut(MAX_TRANSFER) {
+        let max = self.poll.max_transfer();
+        for chunk in buf[kept..].chunks_mut(max) {
             let len = chunk.len();
             let mut owned = self.poll.take_spare();
             owned.clear();
@@ -448,7 +449,7 @@ impl File {
     /// ```
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.settle_for_write().await?;
-        let owned = buf[..buf.len().min(MAX_TRANSFER)].to_vec();
+        let owned = buf[..buf.len().min(self.poll.max_transfer())].to_vec();
         self.run("write", move |file| {
             retry_interrupted(|| file.write(&owned))
         })
@@ -477,7 +478,8 @@ impl File {
     /// ```
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         self.settle_for_write().await?;
-        for chunk in buf.chunks(MAX_TRANSFER) {
+        let max = self.poll.max_transfer();
+        for chunk in buf.chunks(max) {
             let owned = chunk.to_vec();
             self.run("write", move |file| file.write_all(&owned))
                 .await?;
@@ -709,7 +711,7 @@ impl File {
         buf: &'a mut [u8],
         offset: u64,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        let len = buf.len().min(MAX_TRANSFER);
+        let len = buf.len().min(self.poll.max_transfer());
         let queued = self.queue("read", move |file| {
             let mut owned = vec![0; len];
             let n = retry_interrupted(|| sys::read_at(file, &mut owned, offset))?;
@@ -751,7 +753,7 @@ impl File {
         buf: &[u8],
         offset: u64,
     ) -> impl Future<Output = io::Result<usize>> + Send + '_ {
-        let owned = buf[..buf.len().min(MAX_TRANSFER)].to_vec();
+        let owned = buf[..buf.len().min(self.poll.max_transfer())].to_vec();
         let queued = self.queue("write", move |file| {
             retry_interrupted(|| sys::write_at(file, &owned, offset))
         });

@@ -1,6 +1,7 @@
 //! The `tokio::fs::File` items beyond std's shape: the constructors
 //! [`File::options`] and [`File::create_new`], the times [`File::set_times`] and
-//! [`File::set_modified`], and the hand-over of the descriptor to std,
+//! [`File::set_modified`], the transfer cap [`File::set_max_buf_size`] /
+//! [`File::max_buf_size`], and the hand-over of the descriptor to std,
 //! [`File::into_std`] and [`File::try_into_std`].
 //!
 //! The constructors are spelled through [`OpenOptions`], so they keep its rules: the
@@ -217,5 +218,61 @@ impl File {
         time: SystemTime,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static {
         self.queue("futimens", move |file| file.set_modified(time))
+    }
+
+    /// Sets the most bytes one pool trip of this file reads or writes (default
+    /// [`MAX_TRANSFER`](crate::fs::MAX_TRANSFER), 2 MiB; 0 is taken as 1).
+    ///
+    /// tokio's setting caps its write-behind buffer. aopen has none (a write returns
+    /// once `write(2)` took the bytes), so here it caps what tokio's caps in effect:
+    /// the bytes one `read`/`write` call (inherent or trait) moves in one job, and the
+    /// pieces `read_exact`/`write_all` (and positional `read_at`/`write_at`) are cut
+    /// into. A smaller cap means smaller owned copies and shorter jobs; a larger one,
+    /// fewer trips for big buffers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-max-buf-size-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let mut file = aopen::File::options()
+    ///         .read(true).write(true).create(true)
+    ///         .open(dir.join("a")).await?;
+    ///     assert_eq!(file.max_buf_size(), aopen::fs::MAX_TRANSFER);
+    ///     file.set_max_buf_size(4);
+    ///     assert_eq!(file.write(b"0123456789").await?, 4); // one trip moves 4 bytes
+    ///     file.write_all(b"456789").await?; // in pieces of 4, every byte
+    ///     file.seek(std::io::SeekFrom::Start(0)).await?;
+    ///     let mut buf = [0u8; 10];
+    ///     assert_eq!(file.read(&mut buf).await?, 4);
+    ///     assert_eq!(&buf[..4], b"0123");
+    ///     file.set_max_buf_size(0);
+    ///     assert_eq!(file.max_buf_size(), 1); // never 0
+    ///     file.close().await
+    /// })?;
+    /// assert_eq!(std::fs::read(dir.join("a"))?, b"0123456789");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_max_buf_size(&mut self, max_buf_size: usize) {
+        self.poll.set_max_transfer(max_buf_size);
+    }
+
+    /// The most bytes one pool trip of this file reads or writes; see
+    /// [`set_max_buf_size`](File::set_max_buf_size).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-max-buf-size-get-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let file = aopen::block_on(aopen::File::create(dir.join("a")))?;
+    /// assert_eq!(file.max_buf_size(), 2 * 1024 * 1024); // tokio's default too
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn max_buf_size(&self) -> usize {
+        self.poll.max_transfer()
     }
 }

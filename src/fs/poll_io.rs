@@ -71,6 +71,7 @@ use std::task::{ready, Context, Poll};
 
 use super::error::with_path;
 use super::file::File;
+use super::file::MAX_TRANSFER;
 use super::lane::Lane;
 use crate::pool::BlockingTask;
 use crate::sync::{AtomicUsize, Ordering};
@@ -79,7 +80,6 @@ use crate::sync::{AtomicUsize, Ordering};
 #[cfg(any(feature = "futures-io", feature = "tokio"))]
 use {
     super::error::retry_interrupted,
-    super::file::MAX_TRANSFER,
     std::io::{Read, Write},
 };
 
@@ -139,6 +139,9 @@ pub(super) struct PollState {
     deferred: Option<io::Error>,
     /// An owned buffer kept between jobs, so a read or write does not allocate.
     spare: Vec<u8>,
+    /// The most bytes one read or write job moves: [`MAX_TRANSFER`] unless
+    /// `File::set_max_buf_size` changed it; at least 1.
+    max_transfer: usize,
     /// Bumped by the `&self` methods that change the file's bytes (`write_at`,
     /// `set_len`) once they succeeded.
     changes: AtomicUsize,
@@ -158,6 +161,7 @@ impl PollState {
             last_seek: 0,
             deferred: None,
             spare: Vec::new(),
+            max_transfer: MAX_TRANSFER,
             changes: AtomicUsize::new(0),
             read_changes: 0,
             leftover_changes: 0,
@@ -237,6 +241,17 @@ impl PollState {
     fn drop_leftover(&mut self) {
         self.leftover.clear();
         self.taken = 0;
+    }
+
+    /// The most bytes one read or write job of this file moves.
+    pub(super) fn max_transfer(&self) -> usize {
+        self.max_transfer
+    }
+
+    /// Sets [`max_transfer`](PollState::max_transfer); 0 is taken as 1 (a job that
+    /// may move nothing would end every read and stall every write).
+    pub(super) fn set_max_transfer(&mut self, max: usize) {
+        self.max_transfer = max.max(1);
     }
 
     /// The close was queued (or ran): nothing more may go into the lane.
@@ -380,7 +395,7 @@ impl PollState {
                 Op::Idle => {
                     self.read_changes = self.changes.load(Ordering::SeqCst);
                     let mut owned = std::mem::take(&mut self.spare);
-                    owned.resize(want.min(MAX_TRANSFER), 0);
+                    owned.resize(want.min(self.max_transfer), 0);
                     self.op = Op::Read(lane.submit(move |file| {
                         let result = retry_interrupted(|| file.read(&mut owned));
                         (owned, result)
@@ -431,7 +446,7 @@ impl PollState {
                 Op::Idle => {
                     let mut owned = std::mem::take(&mut self.spare);
                     owned.clear();
-                    owned.extend_from_slice(&buf[..buf.len().min(MAX_TRANSFER)]);
+                    owned.extend_from_slice(&buf[..buf.len().min(self.max_transfer)]);
                     let back = self.leftover_len();
                     self.op = Op::Write(lane.submit(move |file| write_job(file, owned, back)));
                 }
@@ -580,7 +595,7 @@ fn rewind(file: &mut std::fs::File, back: usize) -> io::Result<bool> {
     if back == 0 {
         return Ok(true);
     }
-    // `back` is at most `MAX_TRANSFER`, far below `i64::MAX`.
+    // `back` is at most one job's transfer, a buffer's length (`i64::MAX` if not).
     let offset = -i64::try_from(back).unwrap_or(i64::MAX);
     match file.seek(SeekFrom::Current(offset)) {
         Ok(_) => Ok(true),
