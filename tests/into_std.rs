@@ -127,3 +127,61 @@ fn a_dropped_into_std_closes_the_descriptor_on_the_pool() -> io::Result<()> {
     );
     Ok(())
 }
+
+/// `from_std` waits for a permit; dropped while it waits, the descriptor it was
+/// given is closed (on the pool), not leaked. A pipe shows it: once every write end
+/// is closed, a read of the other end sees end of file instead of `WouldBlock`.
+#[cfg(unix)]
+#[test]
+fn a_dropped_from_std_closes_the_descriptor_it_was_given() -> io::Result<()> {
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    let (_dir, path) = scratch_file("a", b"x")?;
+    let pool = Pool::builder()
+        .max_threads(1)
+        .descriptor_budget(1)
+        .build()?;
+    let holder = block_on(pool.fs().open(&path))?; // holds the only permit
+    let (mut reader, writer) = std::io::pipe()?;
+    // SAFETY: `fcntl` on a descriptor this test owns (`reader` is alive); it only
+    // sets the status flag that makes an empty read return `WouldBlock`.
+    let set = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    assert_eq!(set, 0, "{}", io::Error::last_os_error());
+    let writer = std::fs::File::from(OwnedFd::from(writer));
+
+    {
+        let mut adopting = pin!(pool.fs().from_std(writer));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            adopting.as_mut().poll(&mut cx).is_pending(),
+            "waits for the permit"
+        );
+    }
+    block_on(holder.close())?;
+    pool.shutdown(SHUTDOWN_TIMEOUT)?;
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest)?; // `WouldBlock` here if the write end leaked
+    assert!(rest.is_empty());
+    assert_eq!(pool.budget().held(), 0);
+    Ok(())
+}
+
+#[test]
+fn from_std_and_into_std_round_trip_with_one_permit() -> io::Result<()> {
+    let (_dir, path) = scratch_file("a", b"")?;
+    let pool = one_thread_pool()?;
+    let std_file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)?;
+    let mut file = block_on(pool.fs().from_std(std_file))?;
+    assert_eq!(pool.budget().held(), 1);
+    block_on(file.write_all(b"round trip"))?;
+    let mut std_file = block_on(file.into_std())?;
+    assert_eq!(pool.budget().held(), 0);
+    std_file.seek(SeekFrom::Start(0))?;
+    let mut text = String::new();
+    std_file.read_to_string(&mut text)?;
+    assert_eq!(text, "round trip");
+    Ok(())
+}

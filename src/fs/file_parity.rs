@@ -26,9 +26,106 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::error::with_path;
-use super::{File, FsFuture, OpenOptions};
+use super::lane::Lane;
+use super::poll_io::PollState;
+use super::{resolve_pool, File, Fs, FsFuture, OpenOptions};
+use crate::pool::job::Detached;
+use crate::pool::Pool;
+use crate::sync::DynArc as Arc;
+
+/// A `std::fs::File` on its way into the crate. Dropped before it arrived (the
+/// `from_std` future was dropped while it waited for a permit), it is closed on the
+/// pool, not on the dropping thread; only without any pool (the global one could not
+/// be built) is it closed where it is dropped.
+struct Adopting {
+    file: Option<std::fs::File>,
+    pool: Option<Pool>,
+}
+
+impl Drop for Adopting {
+    fn drop(&mut self) {
+        if let (Some(file), Some(pool)) = (self.file.take(), &self.pool) {
+            pool.push_job(Detached::create(move || drop(file)));
+        }
+    }
+}
+
+impl Fs {
+    /// Adopts an open `std::fs::File` on this pool: waits for a permit of its budget
+    /// (the file will hold one until it is closed), then returns a [`File`] whose
+    /// operations and close run on the pool. See [`File::from_std`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-fs-from-std-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # std::fs::write(dir.join("a"), "hello")?;
+    /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(2).build()?;
+    /// let std_file = std::fs::File::open(dir.join("a"))?;
+    /// let mut file = aopen::block_on(pool.fs().from_std(std_file))?;
+    /// assert_eq!(pool.budget().held(), 1); // counted against this pool's budget now
+    /// let mut text = String::new();
+    /// aopen::block_on(file.read_to_string(&mut text))?;
+    /// assert_eq!(text, "hello");
+    /// aopen::block_on(file.close())?;
+    /// assert_eq!(pool.budget().held(), 0);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn from_std(&self, std_file: std::fs::File) -> FsFuture<File> {
+        let pool = self.pool.clone();
+        let mut adopting = Adopting {
+            file: Some(std_file),
+            pool: None,
+        };
+        FsFuture::new(async move {
+            let pool = resolve_pool(pool)?;
+            adopting.pool = Some(pool.clone());
+            let permit = pool.budget().acquire().await;
+            let std_file = adopting.file.take().expect("adopted once");
+            Ok(File {
+                lane: Lane::new(pool, std_file, permit),
+                path: Arc::from(Path::new("")),
+                poll: PollState::new(),
+            })
+        })
+    }
+}
 
 impl File {
+    /// Adopts an open `std::fs::File` on the global pool (tokio's `from_std`, in the
+    /// safe form): the future waits for a permit of the budget, which the file then
+    /// holds until it is closed on the pool.
+    ///
+    /// tokio's `from_std` is synchronous and infallible, and `From<std::fs::File>`
+    /// too; aopen offers neither, because every descriptor the crate holds owns a
+    /// permit (rule 3), and a permit may have to be waited for. Port
+    /// `File::from_std(f)` as `File::from_std(f).await?`. The file has no path
+    /// ([`File::path`] is empty, and errors name none). If the future is dropped
+    /// before it returns, the descriptor is closed on the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("aopen-doc-file-from-std-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// aopen::block_on(async {
+    ///     let std_file = std::fs::File::create(dir.join("a"))?;
+    ///     let mut file = aopen::File::from_std(std_file).await?;
+    ///     file.write_all(b"adopted").await?;
+    ///     // And back: into_std hands the descriptor out again.
+    ///     let std_file = file.into_std().await?;
+    ///     assert_eq!(std_file.metadata()?.len(), 7);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn from_std(std_file: std::fs::File) -> FsFuture<File> {
+        Fs::default().from_std(std_file)
+    }
+
     /// A blank [`OpenOptions`], like `std::fs::File::options` and tokio's.
     ///
     /// # Examples
