@@ -36,9 +36,10 @@
 //! flight at once, requests parked, waiting for a slot and held; [`SlowFs::reset_stats`]
 //! starts a new count.
 //!
-//! [`SlowFs::hold`] stops one kind of request at a gate until [`SlowFs::release`]: a
-//! test that wants "N requests at the server at once" waits until [`Stats::held`]
-//! reaches N, a condition instead of a race against the latency.
+//! [`SlowFs::hold`] stops one kind of request at a gate until [`SlowFs::release`]
+//! ([`SlowFs::hold_in`]: only those about one directory's entries): a test that wants
+//! "N requests at the server at once" waits until [`Stats::held`] reaches N, a
+//! condition instead of a race against the latency.
 //!
 //! # Mounting and unmounting
 //!
@@ -82,8 +83,11 @@
 //!
 //! # Caveats
 //!
-//! - Latency is a timer's: answers come a little late (timer slack, a loaded machine),
-//!   never early.
+//! - Latency is a timer's: answers come a little late, never early. Each request also
+//!   costs two thread wake-ups in the server (a reader, then the timer) besides the
+//!   kernel's round trip: on the project's 2-core VM a sequential `stat` took
+//!   0.1–0.3 ms more per request than the latency (benches/sweep.rs, `std` column),
+//!   so sub-millisecond latencies are only roughly what they say.
 //! - The `FLUSH` of the first `close` is answered `ENOSYS` (the kernel then stops sending
 //!   flushes) and `RELEASE` is sent in the background, so `close(2)` does not wait for
 //!   the server; `open` + `close` costs two round trips (`LOOKUP`, `OPEN`), a 4 KiB read
