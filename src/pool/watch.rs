@@ -79,6 +79,13 @@ pub(super) struct Progress {
     steps: HintUsize,
 }
 
+impl Drop for Progress {
+    fn drop(&mut self) {
+        // The thread's clock handle on Windows; nothing on Unix.
+        sys::release_thread_clock(self.pthread.load(Ordering::Relaxed));
+    }
+}
+
 impl Progress {
     pub(super) fn new() -> DynArc<Progress> {
         DynArc::new(Progress {
@@ -294,7 +301,22 @@ pub(super) struct CpuClocks {
 
 /// The shortest window over which [`CpuClocks`] judges a thread.
 #[cfg(not(loom))]
-const CPU_WINDOW: Duration = Duration::from_millis(4);
+const CPU_WINDOW: Duration = longer(
+    Duration::from_millis(4),
+    // Windows counts CPU time in clock ticks of 15.6 ms: judged over less than a
+    // few ticks, a computing thread would often show none and look asleep.
+    Duration::from_nanos(4 * sys::THREAD_CLOCK_RESOLUTION.as_nanos() as u64),
+);
+
+/// The longer of two durations, in a `const`.
+#[cfg(not(loom))]
+const fn longer(a: Duration, b: Duration) -> Duration {
+    if a.as_nanos() >= b.as_nanos() {
+        a
+    } else {
+        b
+    }
+}
 
 /// The share of wall time below which a busy thread counts as asleep by its CPU
 /// clock: a thread making 1 ms calls to a slow mount uses 1–2 % of it (10–20 µs of

@@ -9,7 +9,7 @@
 //! | what | Linux | macOS, FreeBSD, other Unix | Windows |
 //! |---|---|---|---|
 //! | a pool thread's state, for the watcher | `/proc/self/task/<tid>/stat` | unknown | unknown |
-//! | a thread's CPU time (the watcher's census without `/proc`) | `pthread_getcpuclockid` | FreeBSD the same; macOS `thread_info` | unknown |
+//! | a thread's CPU time (the watcher's census without `/proc`) | `pthread_getcpuclockid` | FreeBSD the same; macOS `thread_info` | `GetThreadTimes` (in 15.6 ms steps) |
 //! | the limit the default budget is sized from | soft `RLIMIT_NOFILE` | the same; macOS at most `OPEN_MAX` | `WINDOWS_HANDLE_LIMIT` (8192) |
 //! | close | `close(2)`; `EINTR` means closed | the same (see [`close_file`]) | `CloseHandle` |
 //! | positional I/O | `pread`/`pwrite` | the same | `seek_read`/`seek_write`, position put back |
@@ -33,22 +33,23 @@ mod windows;
 
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{current_thread_id, thread_state, HAS_THREAD_STATES};
-#[cfg(unix)]
 #[cfg(target_os = "linux")]
 pub(crate) use unix::close_fd;
 #[cfg(unix)]
 pub(crate) use unix::{
     close_file, closed_anyway, current_thread_clock, d_type_of, descriptor_limit, exhaustion_hint,
     into_owned_fd, is_not_seekable, mode_of, os_str_from_bytes, process_cpu_time, read_at,
-    set_custom_flags, set_mode, thread_cpu_time, write_at, DT_UNKNOWN, OPEN_DIR_FLAGS,
+    release_thread_clock, set_custom_flags, set_mode, thread_cpu_time, write_at, DT_UNKNOWN,
+    OPEN_DIR_FLAGS, THREAD_CLOCK_RESOLUTION,
 };
 #[cfg(not(target_os = "linux"))]
 pub(crate) use unknown_threads::{current_thread_id, thread_state, HAS_THREAD_STATES};
 #[cfg(windows)]
 pub(crate) use windows::{
     close_file, current_thread_clock, descriptor_limit, exhaustion_hint, is_not_seekable,
-    process_cpu_time, read_at, set_access_mode, set_attributes, set_custom_flags,
-    set_security_qos_flags, set_share_mode, thread_cpu_time, write_at,
+    process_cpu_time, read_at, release_thread_clock, set_access_mode, set_attributes,
+    set_custom_flags, set_security_qos_flags, set_share_mode, thread_cpu_time, write_at,
+    THREAD_CLOCK_RESOLUTION,
 };
 
 /// What the pool watcher can learn of one pool thread's state at one look.

@@ -153,6 +153,14 @@ pub(crate) fn mode_of(permissions: &std::fs::Permissions) -> u32 {
     permissions.mode()
 }
 
+/// How finely [`thread_cpu_time`] counts: to the nanosecond, as far as the watcher
+/// is concerned.
+pub(crate) const THREAD_CLOCK_RESOLUTION: Duration = Duration::ZERO;
+
+/// Gives back what [`current_thread_clock`] took: nothing, a `pthread_t` is no
+/// resource.
+pub(crate) fn release_thread_clock(_token: usize) {}
+
 /// A number naming the calling thread for [`thread_cpu_time`]: its `pthread_t`
 /// (an integer or a pointer, depending on the libc), kept opaque and only ever given
 /// back to [`thread_cpu_time`]. 0 names no thread.
