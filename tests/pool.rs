@@ -461,6 +461,21 @@ fn eager_threads(max_threads: usize) -> usize {
     cores.max(2).min(max_threads)
 }
 
+/// Queues `jobs` jobs on `pool` that each wait at one barrier for all the others and
+/// then return their index: they can only finish once all of them run at once.
+fn meet_at_a_barrier(pool: &Pool, jobs: usize) -> Vec<BlockingTask<usize>> {
+    let barrier = Arc::new(std::sync::Barrier::new(jobs));
+    (0..jobs)
+        .map(|index| {
+            let barrier = barrier.clone();
+            pool.unblock(move || {
+                barrier.wait();
+                index
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn the_pool_grows_past_one_thread_per_core_while_its_threads_sleep() {
     // Every job waits at a barrier for all the others, so they can only finish if
@@ -475,16 +490,7 @@ fn the_pool_grows_past_one_thread_per_core_while_its_threads_sleep() {
         .build()
         .unwrap();
     let jobs = max;
-    let barrier = Arc::new(std::sync::Barrier::new(jobs));
-    let tasks: Vec<_> = (0..jobs)
-        .map(|index| {
-            let barrier = barrier.clone();
-            pool.unblock(move || {
-                barrier.wait();
-                index
-            })
-        })
-        .collect();
+    let tasks = meet_at_a_barrier(&pool, jobs);
     for (index, task) in tasks.into_iter().enumerate() {
         assert_eq!(block_on_bounded(&pool, task), index);
     }
@@ -591,16 +597,7 @@ fn without_the_sleep_census_jobs_waiting_for_each_other_still_meet() {
         .sleep_census(false)
         .build()
         .unwrap();
-    let barrier = Arc::new(std::sync::Barrier::new(max));
-    let tasks: Vec<_> = (0..max)
-        .map(|index| {
-            let barrier = barrier.clone();
-            pool.unblock(move || {
-                barrier.wait();
-                index
-            })
-        })
-        .collect();
+    let tasks = meet_at_a_barrier(&pool, max);
     for (index, task) in tasks.into_iter().enumerate() {
         assert_eq!(block_on_bounded(&pool, task), index);
     }
@@ -706,16 +703,7 @@ fn a_dropped_pool_still_grows_to_finish_its_queue() {
     // past one thread per core for it.
     let max = eager_threads(usize::MAX) + 2;
     let pool = Pool::builder().max_threads(max).build().unwrap();
-    let barrier = Arc::new(std::sync::Barrier::new(max));
-    let tasks: Vec<_> = (0..max)
-        .map(|index| {
-            let barrier = barrier.clone();
-            pool.unblock(move || {
-                barrier.wait();
-                index
-            })
-        })
-        .collect();
+    let tasks = meet_at_a_barrier(&pool, max);
     drop(pool);
     for (index, task) in tasks.into_iter().enumerate() {
         let answer = block_on_within(task, || "the dropped pool stranded its queue".to_owned());
@@ -1541,15 +1529,7 @@ fn threads_a_burst_started_retire_under_a_trickle_of_work() {
         .idle_timeout(IDLE)
         .build()
         .unwrap();
-    let barrier = Arc::new(std::sync::Barrier::new(BURST));
-    let burst: Vec<_> = (0..BURST)
-        .map(|_| {
-            let barrier = barrier.clone();
-            pool.unblock(move || {
-                barrier.wait();
-            })
-        })
-        .collect();
+    let burst = meet_at_a_barrier(&pool, BURST);
     for task in burst {
         block_on_bounded(&pool, task);
     }
