@@ -245,22 +245,25 @@ impl Inner {
     /// Queues `job` on the shared injector (not this thread's deque) and makes sure
     /// a thread will run it.
     pub(super) fn push_to_injector(this: &Arc<Self>, job: ErasedJob) {
-        this.queued.fetch_add(1, Ordering::SeqCst);
-        this.injector.push(job);
-        store_load_fence();
-        Inner::notify_work(this);
+        Inner::enqueue_counted(this, |_| Some(job));
     }
 
-    /// Queues `job` and makes sure a thread will run it.
+    /// Queues `job` (on this thread's own deque if it is one of our pool threads)
+    /// and makes sure a thread will run it.
     pub(super) fn push(this: &Arc<Self>, job: ErasedJob) {
+        Inner::enqueue_counted(this, |this| Inner::push_local(this, job));
+    }
+
+    /// Counts a job, makes it visible (`place` puts it on a deque, or gives it back
+    /// for the injector), then hands it off to a thread.
+    fn enqueue_counted(this: &Arc<Self>, place: impl FnOnce(&Arc<Self>) -> Option<ErasedJob>) {
         // Counted before it is visible: a thread that takes it subtracts after, so
         // `queued` never wraps below zero (counted after, a thief could take the job
         // and subtract first, and `jobs_queued` read 2^64 - 1 for a moment, which
         // the watcher would have answered with `max_threads` threads).
         #[cfg(not(aopen_mutant = "pool_count_after_push"))]
         this.queued.fetch_add(1, Ordering::SeqCst);
-        let job = Inner::push_local(this, job);
-        if let Some(job) = job {
+        if let Some(job) = place(this) {
             this.injector.push(job);
         }
         #[cfg(aopen_mutant = "pool_count_after_push")]
