@@ -20,8 +20,15 @@
 //!
 //! # Invariants
 //!
-//! - `available + granted-not-yet-taken + permits alive == capacity`, always; a
-//!   [`Permit`] gives its units back exactly once, in its `Drop`.
+//! - `available + granted-not-yet-taken + permits alive == capacity + overdrawn`,
+//!   always; a [`Permit`] gives its units back exactly once, in its `Drop`.
+//! - Overdraft, for descriptors that exist already: adopting a descriptor the program
+//!   opened itself, synchronously (`From<std::fs::File>`, `FromRawFd`), cannot wait,
+//!   so it takes a unit even when none is free, and the budget is *overdrawn*. A
+//!   release repays the overdraft before anything else: while it lasts nobody is
+//!   served, so no new descriptor is opened until the crate holds fewer than
+//!   `capacity` again. (The adopted descriptor was open before the crate had it: the
+//!   process never has more descriptors because of the budget's overdraft.)
 //! - After every change of the state, under the lock: the queue is empty, or its head
 //!   needs more units than are free. (Nothing can be served and is not.)
 //! - No lost wake-ups. A waiter is granted its units under the lock, removed from the
@@ -155,6 +162,9 @@ struct State {
     /// Waiters granted their units (gone from the queue) that have not taken them
     /// yet: their next poll takes them, their drop gives them back.
     granted: usize,
+    /// Units held beyond `capacity` by permits taken with [`Budget::overdraw`]; repaid
+    /// first by every release.
+    overdrawn: usize,
 }
 
 /// One queued [`Acquire`].
@@ -222,6 +232,7 @@ impl Budget {
                     queue: VecDeque::new(),
                     next_id: 0,
                     granted: 0,
+                    overdrawn: 0,
                 }),
             }),
         }
@@ -374,7 +385,26 @@ impl Budget {
     /// assert_eq!(budget.held(), 0);
     /// ```
     pub fn held(&self) -> usize {
-        self.capacity() - self.available()
+        let state = lock(&self.inner.state);
+        self.capacity() - state.available + state.overdrawn
+    }
+
+    /// A permit now, even if none is free: then the budget is overdrawn by one until
+    /// some permit is dropped (see the module docs). For a descriptor that is open
+    /// already and must be adopted without waiting; never for one the crate is
+    /// about to open. Takes a free unit only when nobody is queued, so it never
+    /// jumps the queue either: a waiter is served once the overdraft is repaid.
+    pub(crate) fn overdraw(&self) -> Permit {
+        let mut state = lock(&self.inner.state);
+        if state.queue.is_empty() && state.available >= 1 {
+            state.available -= 1;
+        } else {
+            state.overdrawn += 1;
+        }
+        Permit {
+            budget: self.clone(),
+            units: 1,
+        }
     }
 
     /// Tasks waiting in [`acquire`](Budget::acquire) right now (a snapshot).
@@ -433,7 +463,11 @@ impl Inner {
             return;
         }
         let mut state = lock(&self.state);
-        state.available += units;
+        // An overdraft is repaid first: nobody is served while the crate holds more
+        // than `capacity`.
+        let repaid = units.min(state.overdrawn);
+        state.overdrawn -= repaid;
+        state.available += units - repaid;
         // Seeded bug for the loom model `budget_two_releases_wake_two_waiters`: like a
         // plain `notify(n)`, which is a no-op while another notified listener has not
         // run yet, this release serves nobody while a grant is untaken.
@@ -703,6 +737,56 @@ mod tests {
         assert_eq!(budget.held(), 2);
         drop(a);
         assert_eq!(budget.available(), 1);
+    }
+
+    /// An overdraft is repaid before anyone is served: with the budget full and one
+    /// adopted descriptor over it, the first release only repays, the second serves
+    /// the waiter. (Without the repayment the waiter would be served at once and the
+    /// crate would hold `capacity + 1` with a new open on top.)
+    #[test]
+    fn an_overdraft_is_repaid_before_a_waiter_is_served() {
+        let budget = Budget::new(2);
+        let a = budget.try_acquire().unwrap();
+        let b = budget.try_acquire().unwrap();
+        let adopted = budget.overdraw();
+        assert_eq!((budget.held(), budget.available()), (3, 0));
+        let mut waiter = budget.acquire();
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(Pin::new(&mut waiter).poll(&mut cx).is_pending());
+        drop(a);
+        assert_eq!(budget.held(), 2, "the release repaid the overdraft");
+        assert!(Pin::new(&mut waiter).poll(&mut cx).is_pending());
+        drop(adopted);
+        let permit = match Pin::new(&mut waiter).poll(&mut cx) {
+            Poll::Ready(permit) => permit,
+            Poll::Pending => panic!("back under capacity, the waiter must be served"),
+        };
+        assert_eq!(budget.held(), 2);
+        // An overdraw with a free unit and nobody queued takes that unit.
+        drop((b, permit));
+        let c = budget.overdraw();
+        assert_eq!((budget.held(), budget.available()), (1, 1));
+        drop(c);
+        assert_eq!(budget.available(), 2);
+    }
+
+    /// An overdraw never takes a free unit past a queued waiter.
+    #[test]
+    fn an_overdraw_does_not_jump_the_queue() {
+        let budget = Budget::new(2);
+        let a = budget.try_acquire().unwrap();
+        let mut waiter = budget.acquire_units(2);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(Pin::new(&mut waiter).poll(&mut cx).is_pending());
+        let adopted = budget.overdraw();
+        assert_eq!(budget.available(), 1, "the free unit stays for the waiter");
+        drop(a);
+        assert!(
+            Pin::new(&mut waiter).poll(&mut cx).is_pending(),
+            "repaid only"
+        );
+        drop(adopted);
+        assert!(Pin::new(&mut waiter).poll(&mut cx).is_ready());
     }
 
     /// Two waiters that each need two units, one unit free: they may pass the

@@ -575,6 +575,50 @@ fn file_seek_sync_len_metadata() {
     .unwrap();
 }
 
+/// An empty read answers at once, without a pool trip (tokio's `empty_read` test
+/// polls it once), and does not look like the end of the file.
+#[test]
+fn an_empty_read_is_ready_at_once() {
+    use futures::FutureExt;
+
+    let (_guard, d) = tempdir();
+    let pool = pool(1, 4);
+    let p = d.join("e");
+    std::fs::write(&p, b"abc").unwrap();
+    let mut f = block_on(pool.fs().open(&p)).unwrap();
+    // The only thread is busy: a read that needed it could not be ready.
+    let (release, blocker) = common::occupy(&pool);
+    assert!(matches!(f.read(&mut []).now_or_never(), Some(Ok(0))));
+    release.send(()).unwrap();
+    block_on(blocker);
+    let mut buf = [0u8; 8];
+    assert_eq!(block_on(f.read(&mut buf)).unwrap(), 3);
+    block_on(f.close()).unwrap();
+}
+
+/// A clone moves as much per pool trip as the file it was cloned from.
+#[test]
+fn try_clone_keeps_max_buf_size() {
+    let (_guard, d) = tempdir();
+    let pool = pool(2, 4);
+    let mut f = block_on(
+        pool.fs()
+            .options()
+            .write(true)
+            .create(true)
+            .open(d.join("m")),
+    )
+    .unwrap();
+    f.set_max_buf_size(128);
+    let g = block_on(f.try_clone()).unwrap();
+    assert_eq!(g.max_buf_size(), 128);
+    block_on(async {
+        f.close().await?;
+        g.close().await
+    })
+    .unwrap();
+}
+
 #[test]
 fn file_try_clone_shares_position_and_takes_a_permit() {
     let (_guard, d) = tempdir();

@@ -108,6 +108,7 @@ on_every_executor!(
     repolled_write_is_not_written_twice,
     dropped_file_with_read_in_flight_closes_after_it,
     read_dir_stream_matches_std,
+    vectored_writes_take_every_slice_in_one_trip,
 );
 
 // ---------------------------------------------------------------------------------
@@ -815,4 +816,44 @@ async fn close_eio_scenario(dir: PathBuf) {
         .expect("the inherent close after poll_shutdown is Ok");
     pool.shutdown(Duration::from_secs(30))
         .expect("pool shutdown");
+}
+
+/// A vectored write, through either trait, gathers every slice into one job (tokio's
+/// own `write_vectored` test wants the sum); the cap still bounds it.
+async fn vectored_writes_take_every_slice_in_one_trip() {
+    use std::io::IoSlice;
+
+    let (_guard, dir) = tempdir();
+    let path = dir.join("vectored");
+    let mut file = File::create(&path).await.expect("create");
+    assert!(tokio::io::AsyncWrite::is_write_vectored(&file));
+    let slices = [
+        IoSlice::new(b"hello "),
+        IoSlice::new(b""),
+        IoSlice::new(b"world"),
+    ];
+    assert_eq!(
+        TWrite::write_vectored(&mut file, &slices)
+            .await
+            .expect("tokio"),
+        11
+    );
+    assert_eq!(
+        FWrite::write_vectored(&mut file, &slices)
+            .await
+            .expect("futures"),
+        11
+    );
+    file.set_max_buf_size(8);
+    assert_eq!(
+        TWrite::write_vectored(&mut file, &slices)
+            .await
+            .expect("capped"),
+        8
+    );
+    file.close().await.expect("close");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"hello worldhello worldhello wo"
+    );
 }

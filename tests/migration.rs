@@ -149,8 +149,7 @@ macro_rules! sample {
                 drop(file);
                 log.push(format!("capped file: {:?}", fs::read(&capped).await?));
                 fs::remove_file(&capped).await?;
-                // Out to std and back in: `try_into_std` is the same call on both;
-                // `into_std` and `from_std` go through the shims (see `sample!`).
+                // Out to std and back in, the same calls on both.
                 let handed = dir.join("handed.txt");
                 let mut file = File::create(&handed).await?;
                 file.write_all(b"async").await?;
@@ -160,10 +159,18 @@ macro_rules! sample {
                     Err(_) => panic!("nothing is in flight after sync_all"),
                 };
                 std::io::Write::write_all(&mut std_file, b" std")?;
-                let mut file = from_std(std_file).await?;
+                let mut file = File::from_std(std_file);
                 file.write_all(b" async").await?;
-                let std_file = into_std(file).await?;
+                let std_file = file.into_std().await;
                 log.push(format!("into_std len: {}", std_file.metadata()?.len()));
+                #[cfg(unix)]
+                let std_file = {
+                    use std::os::fd::AsRawFd;
+                    let fd = std_file.as_raw_fd();
+                    let file = File::from(std_file);
+                    log.push(format!("From<std::fs::File> keeps the descriptor: {}", file.as_raw_fd() == fd));
+                    file.into_std().await
+                };
                 drop(std_file);
                 log.push(format!("handed over and back: {:?}", fs::read_to_string(&handed).await?));
                 fs::remove_file(&handed).await?;
@@ -227,28 +234,8 @@ macro_rules! sample {
 
 sample!(with_tokio, tokio::fs, {
     use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-
-    /// tokio's `from_std` is synchronous and infallible.
-    async fn from_std(std_file: std::fs::File) -> io::Result<File> {
-        Ok(File::from_std(std_file))
-    }
-
-    /// tokio's `into_std` is infallible.
-    async fn into_std(file: File) -> io::Result<std::fs::File> {
-        Ok(file.into_std().await)
-    }
 });
-sample!(with_aopen, aopen::fs, {
-    /// aopen's `from_std` waits for a budget permit (README: "Coming from tokio::fs").
-    async fn from_std(std_file: std::fs::File) -> io::Result<File> {
-        File::from_std(std_file).await
-    }
-
-    /// aopen's `into_std` reports a given-up write's error, or a file already closed.
-    async fn into_std(file: File) -> io::Result<std::fs::File> {
-        file.into_std().await
-    }
-});
+sample!(with_aopen, aopen::fs, {});
 
 /// A fresh, empty directory for one run.
 fn scratch(label: &str) -> PathBuf {

@@ -34,6 +34,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::error::{retry_interrupted, with_path};
+use super::file_os::{raw_descriptor, RawDescriptor};
 use super::lane::{open_in_lane, Lane, Resource};
 use super::poll_io::PollState;
 use super::FsFuture;
@@ -112,6 +113,9 @@ pub struct File {
     /// The read, write or seek in flight, bytes read and not yet taken, and whether
     /// `poll_close` closed the file (`poll_io.rs`).
     pub(super) poll: PollState,
+    /// The descriptor's number, read when the file was made, for the OS traits
+    /// (`file_os.rs`).
+    pub(super) raw: RawDescriptor,
 }
 
 /// Reads exactly `len` bytes of `file` into `owned` (empty on entry), continuing
@@ -132,6 +136,17 @@ fn read_exact_into(file: &mut std::fs::File, owned: &mut Vec<u8>, len: usize) ->
 }
 
 impl File {
+    /// The `File` of a lane just made around a descriptor the crate now holds.
+    pub(super) fn from_lane(lane: Lane<std::fs::File>, path: Arc<Path>) -> File {
+        let raw = lane.inspect_new(raw_descriptor);
+        File {
+            lane,
+            path,
+            poll: PollState::new(),
+            raw,
+        }
+    }
+
     /// Opens a file for reading, like `std::fs::File::open`.
     ///
     /// # Examples
@@ -291,7 +306,9 @@ impl File {
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.settle("read").await?;
         let kept = self.read_leftover(buf);
-        if kept > 0 {
+        if kept > 0 || buf.is_empty() {
+            // An empty buffer reads nothing, at once (std would make a `read(2)` of
+            // zero bytes; tokio answers without one too).
             return Ok(kept);
         }
         let len = buf.len().min(self.poll.max_transfer());
@@ -673,15 +690,20 @@ impl File {
         let path = self.path.clone();
         let lane_pool = pool.clone();
         let clone_path = path.clone();
+        let max_transfer = self.poll.max_transfer();
         self.run("dup", move |file| {
             let copy = file.try_clone()?;
-            Ok(File {
-                lane: Lane::new(lane_pool, copy, permit),
-                path: clone_path,
-                poll: PollState::new(),
-            })
+            Ok(File::from_lane(
+                Lane::new(lane_pool, copy, permit),
+                clone_path,
+            ))
         })
         .await
+        .map(|mut clone| {
+            // The clone moves as much per pool trip as this file (tokio's too).
+            clone.poll.set_max_transfer(max_transfer);
+            clone
+        })
     }
 
     /// Reads up to `buf.len()` bytes at `offset` (`pread(2)`), without moving the
@@ -791,7 +813,9 @@ impl File {
     pub async fn close(mut self) -> io::Result<()> {
         // Waits for an operation a dropped future or a poll method left in flight,
         // then queues the close (once: after `poll_close` this is `Ok(())`).
-        let File { lane, path, poll } = &mut self;
+        let File {
+            lane, path, poll, ..
+        } = &mut self;
         poll_fn(|cx| poll.poll_close(cx, lane, path)).await
     }
 }
@@ -1221,11 +1245,7 @@ impl OpenOptions {
                     .map_err(|err| with_path("open", &open_path, err))
             })
             .await?;
-            Ok(File {
-                lane,
-                path,
-                poll: PollState::new(),
-            })
+            Ok(File::from_lane(lane, path))
         })
     }
 

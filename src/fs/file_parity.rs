@@ -25,35 +25,22 @@ use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::error::with_path;
 use super::lane::Lane;
-use super::poll_io::PollState;
 use super::{resolve_pool, File, Fs, FsFuture, OpenOptions};
-use crate::pool::job::Detached;
-use crate::pool::Pool;
 use crate::sync::DynArc as Arc;
 
-/// A `std::fs::File` on its way into the crate. Dropped before it arrived (the
-/// `from_std` future was dropped while it waited for a permit), it is closed on the
-/// pool, not on the dropping thread; only without any pool (the global one could not
-/// be built) is it closed where it is dropped.
-struct Adopting {
-    file: Option<std::fs::File>,
-    pool: Option<Pool>,
-}
-
-impl Drop for Adopting {
-    fn drop(&mut self) {
-        if let (Some(file), Some(pool)) = (self.file.take(), &self.pool) {
-            pool.push_job(Detached::create(move || drop(file)));
-        }
-    }
-}
-
 impl Fs {
-    /// Adopts an open `std::fs::File` on this pool: waits for a permit of its budget
-    /// (the file will hold one until it is closed), then returns a [`File`] whose
-    /// operations and close run on the pool. See [`File::from_std`].
+    /// Adopts an open `std::fs::File` on this pool (tokio's `from_std`): returns a
+    /// [`File`] whose operations and close run on the pool, holding a permit of its
+    /// budget. The descriptor is open already, so this does not wait for a permit: on
+    /// a full budget it overdraws it by one until the next close (the crate opens
+    /// nothing new meanwhile; see [`Budget`](crate::Budget)'s module docs). The file
+    /// has no path ([`File::path`] is empty, and errors name none).
+    ///
+    /// # Panics
+    ///
+    /// Panics if this is the global pool's [`Fs`] and the global pool cannot be built
+    /// from a bad environment value (see [`Pool::global`](crate::Pool::global)).
     ///
     /// # Examples
     ///
@@ -63,7 +50,7 @@ impl Fs {
     /// # std::fs::write(dir.join("a"), "hello")?;
     /// let pool = aopen::Pool::builder().max_threads(2).descriptor_budget(2).build()?;
     /// let std_file = std::fs::File::open(dir.join("a"))?;
-    /// let mut file = aopen::block_on(pool.fs().from_std(std_file))?;
+    /// let mut file = pool.fs().from_std(std_file);
     /// assert_eq!(pool.budget().held(), 1); // counted against this pool's budget now
     /// let mut text = String::new();
     /// aopen::block_on(file.read_to_string(&mut text))?;
@@ -73,37 +60,44 @@ impl Fs {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn from_std(&self, std_file: std::fs::File) -> FsFuture<File> {
-        let pool = self.pool.clone();
-        let mut adopting = Adopting {
-            file: Some(std_file),
-            pool: None,
-        };
-        FsFuture::new(async move {
-            let pool = resolve_pool(pool)?;
-            adopting.pool = Some(pool.clone());
-            let permit = pool.budget().acquire().await;
-            let std_file = adopting.file.take().expect("adopted once");
-            Ok(File {
-                lane: Lane::new(pool, std_file, permit),
-                path: Arc::from(Path::new("")),
-                poll: PollState::new(),
-            })
-        })
+    pub fn from_std(&self, std_file: std::fs::File) -> File {
+        let pool = resolve_pool(self.pool.clone())
+            .unwrap_or_else(|err| panic!("aopen: cannot build the global pool: {err}"));
+        let permit = pool.budget().overdraw();
+        File::from_lane(Lane::new(pool, std_file, permit), Arc::from(Path::new("")))
+    }
+}
+
+/// Adopts an open `std::fs::File` on the global pool: [`File::from_std`].
+///
+/// # Panics
+///
+/// Panics if the global pool cannot be built from a bad environment value (see
+/// [`Pool::global`](crate::Pool::global)).
+///
+/// # Examples
+///
+/// ```
+/// let file: aopen::File = std::fs::File::open("/")?.into();
+/// assert!(aopen::block_on(file.metadata())?.is_dir());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<std::fs::File> for File {
+    fn from(std_file: std::fs::File) -> File {
+        File::from_std(std_file)
     }
 }
 
 impl File {
-    /// Adopts an open `std::fs::File` on the global pool (tokio's `from_std`, in the
-    /// safe form): the future waits for a permit of the budget, which the file then
-    /// holds until it is closed on the pool.
+    /// Adopts an open `std::fs::File` on the global pool (tokio's `from_std`): see
+    /// [`Fs::from_std`]. It takes a permit of the budget at once (overdrawing a full
+    /// one: the descriptor exists already) and holds it until the file is closed on
+    /// the pool.
     ///
-    /// tokio's `from_std` is synchronous and infallible, and `From<std::fs::File>`
-    /// too; aopen offers neither, because every descriptor the crate holds owns a
-    /// permit (rule 3), and a permit may have to be waited for. Port
-    /// `File::from_std(f)` as `File::from_std(f).await?`. The file has no path
-    /// ([`File::path`] is empty, and errors name none). If the future is dropped
-    /// before it returns, the descriptor is closed on the pool.
+    /// # Panics
+    ///
+    /// Panics if the global pool cannot be built from a bad environment value (see
+    /// [`Pool::global`](crate::Pool::global)).
     ///
     /// # Examples
     ///
@@ -112,17 +106,17 @@ impl File {
     /// # std::fs::create_dir_all(&dir)?;
     /// aopen::block_on(async {
     ///     let std_file = std::fs::File::create(dir.join("a"))?;
-    ///     let mut file = aopen::File::from_std(std_file).await?;
+    ///     let mut file = aopen::File::from_std(std_file);
     ///     file.write_all(b"adopted").await?;
     ///     // And back: into_std hands the descriptor out again.
-    ///     let std_file = file.into_std().await?;
+    ///     let std_file = file.into_std().await;
     ///     assert_eq!(std_file.metadata()?.len(), 7);
     ///     Ok::<(), std::io::Error>(())
     /// })?;
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn from_std(std_file: std::fs::File) -> FsFuture<File> {
+    pub fn from_std(std_file: std::fs::File) -> File {
         Fs::default().from_std(std_file)
     }
 
@@ -178,11 +172,20 @@ impl File {
 
     /// Waits for every operation queued on this file, then hands its descriptor over
     /// as a `std::fs::File` (tokio's `into_std`). The crate will not close it; its
-    /// permit is back in the budget when this returns.
+    /// permit is back in the budget when this returns. The OS position is where the
+    /// caller's reads left it: bytes a given-up trait read brought back are stepped
+    /// back over first (a file that cannot seek, a FIFO, loses them).
     ///
-    /// Unlike tokio's, this returns an `io::Result`: the error of a write a trait
-    /// `poll_write` started and nobody waited for (it must not vanish, as in
-    /// [`File::close`]), or an error if `poll_close` already closed the file.
+    /// Like tokio's, this cannot fail: the error of an operation a trait poll method
+    /// started and nobody waited for to the end (a `poll_write` given up after
+    /// `Pending`, whose caller was never told it was written) has nobody to go to and
+    /// is dropped, as it would be with the `File`. To see it, finish the write (or
+    /// `flush`, which waits for it) before `into_std`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `poll_close` (the `futures-io` trait's close) closed the file: it
+    /// has no descriptor left to hand over.
     ///
     /// # Examples
     ///
@@ -195,7 +198,7 @@ impl File {
     /// let mut std_file = aopen::block_on(async {
     ///     let mut file = pool.fs().options().write(true).create(true).open(dir.join("a")).await?;
     ///     file.write_all(b"async ").await?;
-    ///     file.into_std().await
+    ///     Ok::<_, std::io::Error>(file.into_std().await)
     /// })?;
     /// assert_eq!(pool.budget().held(), 0); // the descriptor is std's now
     /// std_file.write_all(b"then blocking")?; // at the position aopen left
@@ -204,18 +207,21 @@ impl File {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn into_std(mut self) -> io::Result<std::fs::File> {
-        self.settle("into_std").await?;
+    pub async fn into_std(mut self) -> std::fs::File {
+        assert!(
+            !self.poll.is_closed(),
+            "aopen: File::into_std on {:?}, which poll_close closed",
+            self.path
+        );
+        // A given-up operation's error: see the docs (nobody was told of it).
+        let _ = self.settle("into_std").await;
         if self.poll.has_leftover() {
             self.poll.start_rewind(&self.lane);
-            self.settle("into_std").await?;
-        }
-        if self.poll.is_closed() {
-            let err = io::Error::other("the file was already closed (by poll_close)");
-            return Err(with_path("into_std", &self.path, err));
+            // A failed step back leaves the position where the read left it.
+            let _ = self.settle("into_std").await;
         }
         let File { lane, .. } = self;
-        Ok(lane.release().await.take())
+        lane.release().await.take()
     }
 
     /// The descriptor as a `std::fs::File` now, if no operation on this file is

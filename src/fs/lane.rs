@@ -97,6 +97,19 @@ impl<R: Resource> Lane<R> {
         &self.inner.pool
     }
 
+    /// Reads something off the resource of a lane that was just made, before any job
+    /// was queued on it. Only a running job holds the resource's lock, and a new lane
+    /// has none, so this never waits for a system call.
+    pub fn inspect_new<T>(&self, look: impl FnOnce(&R) -> T) -> T {
+        debug_assert!({
+            let queue = lock(&self.inner.queue);
+            !queue.draining && queue.jobs.is_empty()
+        });
+        let held = lock(&self.inner.held);
+        let held = held.as_ref().expect("a new lane holds its resource");
+        look(&held.resource)
+    }
+
     /// `op` as a job body that runs on the open resource.
     fn on_resource<F, T>(&self, op: F) -> impl FnOnce() -> T + Send + 'static
     where

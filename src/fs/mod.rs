@@ -40,6 +40,7 @@ pub(crate) mod dir;
 mod dir_builder;
 mod error;
 mod file;
+mod file_os;
 mod file_parity;
 pub(crate) mod lane;
 mod links;

@@ -80,7 +80,7 @@ use crate::sync::{AtomicUsize, Ordering};
 #[cfg(any(feature = "futures-io", feature = "tokio"))]
 use {
     super::error::retry_interrupted,
-    std::io::{Read, Write},
+    std::io::{IoSlice, Read, Write},
 };
 
 /// What a read job brings back: its owned buffer and what `read(2)` said.
@@ -417,16 +417,20 @@ impl PollState {
         self.op = Op::Rewind(lane.submit(move |file| rewind(file, back)));
     }
 
-    /// Writes `buf` with one `write(2)`, or reports the write in flight against this
-    /// call (see the module docs); `Ok(n)` only once `write(2)` took `n` bytes.
+    /// Writes `bufs`, one after another, with one `write(2)` of at most
+    /// `max_transfer` bytes, or reports the write in flight against this call (see
+    /// the module docs); `Ok(n)` only once `write(2)` took `n` bytes. (The slices are
+    /// gathered into the job's owned buffer, so a vectored write costs one pool trip,
+    /// as a plain one.)
     #[cfg(any(feature = "futures-io", feature = "tokio"))]
     fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
         lane: &Lane<std::fs::File>,
         path: &Path,
-        buf: &[u8],
+        bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let total: usize = bufs.iter().map(|buf| buf.len()).sum();
         loop {
             match &mut self.op {
                 Op::Close(_) | Op::Closed => return Poll::Ready(Err(closed_error("write", path))),
@@ -434,19 +438,22 @@ impl PollState {
                     let done = ready!(Pin::new(task).poll(cx));
                     self.op = Op::Idle;
                     let result = self.finish_write(done, path);
-                    return Poll::Ready(result.map(|n| n.min(buf.len())));
+                    return Poll::Ready(result.map(|n| n.min(total)));
                 }
                 Op::Read(_) | Op::Seek(_) | Op::Rewind(_) => {
                     if let Err(err) = ready!(self.poll_settle(cx, "write", path)) {
                         return Poll::Ready(Err(err));
                     }
                 }
-                Op::Idle if buf.is_empty() => return Poll::Ready(Ok(0)),
+                Op::Idle if total == 0 => return Poll::Ready(Ok(0)),
                 // One job: back over the leftover, then one `write(2)`.
                 Op::Idle => {
                     let mut owned = std::mem::take(&mut self.spare);
                     owned.clear();
-                    owned.extend_from_slice(&buf[..buf.len().min(self.max_transfer)]);
+                    for buf in bufs {
+                        let room = self.max_transfer - owned.len();
+                        owned.extend_from_slice(&buf[..buf.len().min(room)]);
+                    }
                     let back = self.leftover_len();
                     self.op = Op::Write(lane.submit(move |file| write_job(file, owned, back)));
                 }
@@ -719,7 +726,17 @@ impl futures_io::AsyncWrite for File {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.poll.poll_write(cx, &this.lane, &this.path, buf)
+        this.poll
+            .poll_write(cx, &this.lane, &this.path, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.poll.poll_write(cx, &this.lane, &this.path, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -799,12 +816,27 @@ impl tokio::io::AsyncWrite for File {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.poll.poll_write(cx, &this.lane, &this.path, buf)
+        this.poll
+            .poll_write(cx, &this.lane, &this.path, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.poll.poll_write(cx, &this.lane, &this.path, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.poll.poll_settle(cx, "flush", &this.path)
+    }
+
+    /// `true`: the slices go to the pool in one job (gathered into one buffer).
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
