@@ -616,8 +616,10 @@ impl Model {
         }
         let kept = !self.kept.is_empty();
         match op {
-            // Kept bytes answer without a job (an empty buffer takes none, and reads).
-            Op::Read(len) if kept && *len > 0 => Some(Out::Bytes(self.take_kept(*len))),
+            // An empty buffer answers at once, without a job (and takes no kept byte).
+            Op::Read(0) => Some(Out::Bytes(self.take_kept(0))),
+            // Kept bytes answer without a job.
+            Op::Read(len) if kept => Some(Out::Bytes(self.take_kept(*len))),
             Op::Read(_) => None,
             Op::ReadExact(len) => {
                 let bytes = self.take_kept(*len);
