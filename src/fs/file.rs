@@ -1,7 +1,12 @@
 //! [`File`] and [`OpenOptions`]: std's shapes, with an asynchronous close.
 //!
 //! A `File` is a [`Lane`] around a `std::fs::File`: every method queues one job in
-//! the lane (so they run in the order they were called, one at a time) and awaits it.
+//! the lane (so they run in the order they were called, one at a time) and awaits it,
+//! through the one operation helper of `file_op.rs`, told the operation's effect
+//! (plain, changes the content, moves the position, writes at it), which does the open
+//! check, the settling and the bookkeeping of kept bytes. The state of a trait
+//! operation in flight and the close live in `in_flight.rs`, the trait impls in
+//! `file_traits.rs`, the OS descriptor traits in `file_os.rs`.
 //! The `&self` methods ([`read_at`](File::read_at), [`write_at`](File::write_at),
 //! [`metadata`](File::metadata), [`sync_all`](File::sync_all), ...) are plain
 //! functions that queue their job *at the call* and return a future of its result,
@@ -24,7 +29,7 @@
 //! that is cancelled; a dropped `write` may or may not have happened, but a write that
 //! returned `Ok(n)` did hand `n` bytes to `write(2)`. (The poll-based reads and writes
 //! of the `futures-io` and `tokio` traits keep their job in the `File` instead, so
-//! they lose nothing: see `poll_io.rs`; these methods serve the bytes such a read
+//! they lose nothing: see `in_flight.rs`; these methods serve the bytes such a read
 //! left first, and correct seeks and writes for them.)
 
 use std::fmt;
@@ -34,9 +39,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::error::{retry_interrupted, with_path};
+use super::file_op::Effect;
 use super::file_os::{raw_descriptor, RawDescriptor};
+use super::in_flight::PollState;
 use super::lane::{open_in_lane, Lane, Resource};
-use super::poll_io::PollState;
 use super::FsFuture;
 use crate::pool::Pool;
 use crate::sync::DynArc as Arc;
@@ -111,7 +117,7 @@ pub struct File {
     pub(super) lane: Lane<std::fs::File>,
     pub(super) path: Arc<Path>,
     /// The read, write or seek in flight, bytes read and not yet taken, and whether
-    /// `poll_close` closed the file (`poll_io.rs`).
+    /// `poll_close` closed the file (`in_flight.rs`).
     pub(super) poll: PollState,
     /// The descriptor's number, read when the file was made, for the OS traits
     /// (`file_os.rs`).
@@ -142,7 +148,7 @@ impl File {
         File {
             lane,
             path,
-            poll: PollState::new(),
+            poll: PollState::new(MAX_TRANSFER),
             raw,
         }
     }
@@ -246,39 +252,6 @@ impl File {
         self.lane.pool()
     }
 
-    /// Runs `op` on the file in its lane and names the path in its error.
-    async fn run<T, F>(&self, operation: &'static str, op: F) -> io::Result<T>
-    where
-        F: FnOnce(&mut std::fs::File) -> io::Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.queue(operation, op).await
-    }
-
-    /// Queues `op` in the file's lane *now*, at the call, and returns the future of
-    /// its result (its error names the path). The `&self` methods are built on it,
-    /// so their order in the lane is the order of the calls, not of the first polls.
-    ///
-    /// Dropping the future before `op` started skips `op`; once started, it runs to
-    /// the end and its result is dropped (see the module docs).
-    pub(super) fn queue<T, F>(
-        &self,
-        operation: &'static str,
-        op: F,
-    ) -> impl Future<Output = io::Result<T>> + Send + 'static
-    where
-        F: FnOnce(&mut std::fs::File) -> io::Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let queued = self.check_open(operation).map(|()| self.lane.submit(op));
-        let path = self.path.clone();
-        async move {
-            queued?
-                .await
-                .map_err(|err| with_path(operation, &path, err))
-        }
-    }
-
     /// Reads up to `buf.len()` bytes (at most [`MAX_TRANSFER`]); `Ok(0)` at end of
     /// file. Retries on `EINTR`.
     ///
@@ -304,7 +277,7 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.settle("read").await?;
+        self.prepare(Effect::MovesPosition, "read").await?;
         let kept = self.read_leftover(buf);
         if kept > 0 || buf.is_empty() {
             // An empty buffer reads nothing, at once (std would make a `read(2)` of
@@ -314,15 +287,15 @@ impl File {
         let len = buf.len().min(self.poll.max_transfer());
         let mut owned = self.poll.take_spare();
         owned.resize(len, 0);
-        let (owned, result) = self
-            .lane
-            .submit(move |file| {
-                let result = retry_interrupted(|| file.read(&mut owned));
-                (owned, result)
+        let owned = self
+            .queue(Effect::Plain, "read", move |file| {
+                let n = retry_interrupted(|| file.read(&mut owned))?;
+                owned.truncate(n);
+                Ok(owned)
             })
-            .await;
-        let n = result.map_err(|err| with_path("read", &self.path, err))?;
-        buf[..n].copy_from_slice(&owned[..n]);
+            .await?;
+        buf[..owned.len()].copy_from_slice(&owned);
+        let n = owned.len();
         self.poll.put_spare(owned);
         Ok(n)
     }
@@ -349,21 +322,19 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        self.settle("read").await?;
+        self.prepare(Effect::MovesPosition, "read").await?;
         let kept = self.read_leftover(buf);
         let max = self.poll.max_transfer();
         for chunk in buf[kept..].chunks_mut(max) {
             let len = chunk.len();
             let mut owned = self.poll.take_spare();
             owned.clear();
-            let (owned, result) = self
-                .lane
-                .submit(move |file| {
-                    let result = read_exact_into(file, &mut owned, len);
-                    (owned, result)
+            let owned = self
+                .queue(Effect::Plain, "read", move |file| {
+                    read_exact_into(file, &mut owned, len)?;
+                    Ok(owned)
                 })
-                .await;
-            result.map_err(|err| with_path("read", &self.path, err))?;
+                .await?;
             chunk.copy_from_slice(&owned[..len]);
             self.poll.put_spare(owned);
         }
@@ -389,11 +360,11 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        self.settle("read").await?;
+        self.prepare(Effect::MovesPosition, "read").await?;
         let kept = self.poll.take_all_leftover();
         buf.extend_from_slice(&kept);
         let data = self
-            .run("read", |file| {
+            .queue(Effect::Plain, "read", |file| {
                 let mut owned = Vec::new();
                 file.read_to_end(&mut owned)?;
                 Ok(owned)
@@ -429,11 +400,11 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        self.settle("read").await?;
+        self.prepare(Effect::MovesPosition, "read").await?;
         // Kept bytes go first, validated with the rest (a character may span both).
         let kept = self.poll.take_all_leftover();
         let data = self
-            .run("read", move |file| {
+            .queue(Effect::Plain, "read", move |file| {
                 let mut owned = kept;
                 file.read_to_end(&mut owned)?;
                 String::from_utf8(owned).map_err(|err| {
@@ -465,9 +436,8 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.settle_for_write().await?;
         let owned = buf[..buf.len().min(self.poll.max_transfer())].to_vec();
-        self.run("write", move |file| {
+        self.op(Effect::WritesAtPosition, "write", move |file| {
             retry_interrupted(|| file.write(&owned))
         })
         .await
@@ -494,11 +464,11 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.settle_for_write().await?;
+        self.prepare(Effect::WritesAtPosition, "write").await?;
         let max = self.poll.max_transfer();
         for chunk in buf.chunks(max) {
             let owned = chunk.to_vec();
-            self.run("write", move |file| file.write_all(&owned))
+            self.queue(Effect::Plain, "write", move |file| file.write_all(&owned))
                 .await?;
         }
         Ok(())
@@ -525,7 +495,7 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.settle("seek").await?;
+        self.prepare(Effect::MovesPosition, "seek").await?;
         if self.poll.has_leftover() {
             // Bytes a poll-based read left are dropped by the seek (and counted by a
             // seek from `Current`): the file's poll state runs it, so a dropped
@@ -533,7 +503,8 @@ impl File {
             self.poll.start_seek(&self.lane, &self.path, pos)?;
             return poll_fn(|cx| self.poll.poll_complete(cx, &self.path)).await;
         }
-        self.run("seek", move |file| file.seek(pos)).await
+        self.queue(Effect::Plain, "seek", move |file| file.seek(pos))
+            .await
     }
 
     /// Flushes data and metadata to the device (`fsync(2)`).
@@ -552,7 +523,7 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn sync_all(&self) -> impl Future<Output = io::Result<()>> + Send + 'static {
-        self.queue("fsync", |file| file.sync_all())
+        self.queue(Effect::Plain, "fsync", |file| file.sync_all())
     }
 
     /// Flushes data to the device (`fdatasync(2)`).
@@ -571,7 +542,7 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn sync_data(&self) -> impl Future<Output = io::Result<()>> + Send + 'static {
-        self.queue("fdatasync", |file| file.sync_data())
+        self.queue(Effect::Plain, "fdatasync", |file| file.sync_data())
     }
 
     /// Truncates or extends the file to `size` bytes.
@@ -595,15 +566,10 @@ impl File {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn set_len(&self, size: u64) -> impl Future<Output = io::Result<()>> + Send + '_ {
-        let queued = self.queue("truncate", move |file| file.set_len(size));
-        async move {
-            let result = queued.await;
-            if result.is_ok() {
-                self.poll.note_change();
-            }
-            result
-        }
+    pub fn set_len(&self, size: u64) -> impl Future<Output = io::Result<()>> + Send + 'static {
+        self.queue(Effect::ChangesContent, "truncate", move |file| {
+            file.set_len(size)
+        })
     }
 
     /// The file's metadata (`fstat(2)`).
@@ -624,7 +590,7 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn metadata(&self) -> impl Future<Output = io::Result<Metadata>> + Send + 'static {
-        self.queue("stat", |file| file.metadata())
+        self.queue(Effect::Plain, "stat", |file| file.metadata())
     }
 
     /// Changes the file's permissions (`fchmod(2)`).
@@ -648,7 +614,9 @@ impl File {
         &self,
         perm: std::fs::Permissions,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static {
-        self.queue("chmod", move |file| file.set_permissions(perm))
+        self.queue(Effect::Plain, "chmod", move |file| {
+            file.set_permissions(perm)
+        })
     }
 
     /// A second `File` for the same open file description (`dup(2)`), with its own
@@ -691,7 +659,7 @@ impl File {
         let lane_pool = pool.clone();
         let clone_path = path.clone();
         let max_transfer = self.poll.max_transfer();
-        self.run("dup", move |file| {
+        self.queue(Effect::Plain, "dup", move |file| {
             let copy = file.try_clone()?;
             Ok(File::from_lane(
                 Lane::new(lane_pool, copy, permit),
@@ -734,7 +702,7 @@ impl File {
         offset: u64,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
         let len = buf.len().min(self.poll.max_transfer());
-        let queued = self.queue("read", move |file| {
+        let queued = self.queue(Effect::Plain, "read", move |file| {
             let mut owned = vec![0; len];
             let n = retry_interrupted(|| sys::read_at(file, &mut owned, offset))?;
             owned.truncate(n);
@@ -774,18 +742,11 @@ impl File {
         &self,
         buf: &[u8],
         offset: u64,
-    ) -> impl Future<Output = io::Result<usize>> + Send + '_ {
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'static {
         let owned = buf[..buf.len().min(self.poll.max_transfer())].to_vec();
-        let queued = self.queue("write", move |file| {
+        self.queue(Effect::ChangesContent, "write", move |file| {
             retry_interrupted(|| sys::write_at(file, &owned, offset))
-        });
-        async move {
-            let result = queued.await;
-            if result.is_ok() {
-                self.poll.note_change();
-            }
-            result
-        }
+        })
     }
 
     /// Closes the file after every operation issued before, and reports what

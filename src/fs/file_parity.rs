@@ -25,6 +25,7 @@ use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
+use super::file_op::Effect;
 use super::lane::Lane;
 use super::{resolve_pool, File, Fs, FsFuture, OpenOptions};
 use crate::sync::DynArc as Arc;
@@ -293,7 +294,7 @@ impl File {
         &self,
         times: FileTimes,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static {
-        self.queue("futimens", move |file| file.set_times(times))
+        self.queue(Effect::Plain, "futimens", move |file| file.set_times(times))
     }
 
     /// Sets the file's modification time, like std's `File::set_modified`: the
@@ -320,7 +321,9 @@ impl File {
         &self,
         time: SystemTime,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static {
-        self.queue("futimens", move |file| file.set_modified(time))
+        self.queue(Effect::Plain, "futimens", move |file| {
+            file.set_modified(time)
+        })
     }
 
     /// Sets the most bytes one pool trip of this file reads or writes (default

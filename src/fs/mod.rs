@@ -40,11 +40,14 @@ pub(crate) mod dir;
 mod dir_builder;
 mod error;
 mod file;
+mod file_op;
 mod file_os;
 mod file_parity;
+#[cfg(any(feature = "futures-io", feature = "tokio"))]
+mod file_traits;
+mod in_flight;
 pub(crate) mod lane;
 mod links;
-mod poll_io;
 mod read_dir;
 mod remove;
 mod walk;

@@ -1,6 +1,8 @@
-//! Poll-based reads, writes, seeks and closes for [`File`]: the one state machine
-//! behind the optional `futures-io` and `tokio` trait impls (the thin impl blocks at
-//! the end of this module), and behind `File::close`.
+//! The operation in flight on a [`File`](super::File) and its close: the one state
+//! machine behind the poll-based reads, writes and seeks of the optional `futures-io`
+//! and `tokio` trait impls (`file_traits.rs`, thin adapters onto this), behind
+//! `File::close`, and behind the settling every async method of `File` does first
+//! (`file_op.rs`). It knows lanes and buffers, not `File`: nothing here imports it.
 //!
 //! # The problem
 //!
@@ -49,13 +51,13 @@
 //!   write first moves the position back over them (`poll_write` in its own job, the
 //!   inherent writes in a job before theirs); a file that cannot seek, like a FIFO,
 //!   keeps them instead: its reads and writes are separate streams. A successful
-//!   [`File::write_at`] or [`File::set_len`] on this `File` makes kept bytes (and
+//!   [`File::write_at`](super::File::write_at) or [`File::set_len`](super::File::set_len) on this `File` makes kept bytes (and
 //!   those of a read queued before it) stale: the next read drops them, queues the
 //!   step back over them, and reads the file as it is now (tokio's `set_len` drops
 //!   its read buffer the same way).
 //!
 //!   Caveats, as with a `BufReader`'s buffer: a write through another handle does
-//!   not refresh kept bytes (a seek drops them), and [`File::try_clone`] shares the
+//!   not refresh kept bytes (a seek drops them), and [`File::try_clone`](super::File::try_clone) shares the
 //!   OS position, so a clone made while bytes are kept starts after them. Bytes are
 //!   only kept after a trait read was given up and a later read brought a smaller
 //!   buffer.
@@ -63,18 +65,16 @@
 //!   end. Its bytes are not lost (a read's become leftover) and its error is returned
 //!   by the next operation on the file; a given-up write's error by `poll_close` too.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io::{self, Seek, SeekFrom};
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use super::error::with_path;
-use super::file::File;
-use super::file::MAX_TRANSFER;
 use super::lane::Lane;
 use crate::pool::BlockingTask;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicUsize, Ordering};
 
 // What only the trait impls' own read and write jobs use.
 #[cfg(any(feature = "futures-io", feature = "tokio"))]
@@ -122,7 +122,18 @@ enum Op {
     Closed,
 }
 
-/// The poll-side state of a [`File`].
+/// Counts the changes of a file's bytes by its `&self` methods; see
+/// [`PollState::change_note`].
+pub(super) struct ChangeNote(Arc<AtomicUsize>);
+
+impl ChangeNote {
+    /// The file's bytes changed.
+    pub(super) fn note(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The poll-side state of a [`File`](super::File).
 pub(super) struct PollState {
     op: Op,
     /// Bytes a read job brought back that no caller took yet; `leftover[taken..]` are
@@ -139,12 +150,12 @@ pub(super) struct PollState {
     deferred: Option<io::Error>,
     /// An owned buffer kept between jobs, so a read or write does not allocate.
     spare: Vec<u8>,
-    /// The most bytes one read or write job moves: [`MAX_TRANSFER`] unless
+    /// The most bytes one read or write job moves: [`MAX_TRANSFER`](super::MAX_TRANSFER) unless
     /// `File::set_max_buf_size` changed it; at least 1.
     max_transfer: usize,
     /// Bumped by the `&self` methods that change the file's bytes (`write_at`,
     /// `set_len`) once they succeeded.
-    changes: AtomicUsize,
+    changes: Arc<AtomicUsize>,
     /// `changes` when the read in flight was queued.
     read_changes: usize,
     /// `changes` when the read that filled `leftover` was queued: if it moved since,
@@ -153,7 +164,9 @@ pub(super) struct PollState {
 }
 
 impl PollState {
-    pub(super) fn new() -> PollState {
+    /// The state of a file with nothing in flight, moving at most `max_transfer`
+    /// bytes per read or write job.
+    pub(super) fn new(max_transfer: usize) -> PollState {
         PollState {
             op: Op::Idle,
             leftover: Vec::new(),
@@ -161,19 +174,19 @@ impl PollState {
             last_seek: 0,
             deferred: None,
             spare: Vec::new(),
-            max_transfer: MAX_TRANSFER,
-            changes: AtomicUsize::new(0),
+            max_transfer: max_transfer.max(1),
+            changes: Arc::new(AtomicUsize::new(0)),
             read_changes: 0,
             leftover_changes: 0,
         }
     }
 
-    /// Notes that a `&self` method changed the file's bytes, so bytes kept from a
-    /// read before it may no longer be what the file holds. (A `write_at` whose
-    /// future was dropped before it finished is not noted: like any dropped write, it
-    /// may or may not have happened before the bytes kept now.)
-    pub(super) fn note_change(&self) {
-        self.changes.fetch_add(1, Ordering::SeqCst);
+    /// A handle for a job that changes the file's bytes (`pwrite`, `ftruncate`): it
+    /// notes the change on the pool, right after the system call succeeded, so bytes
+    /// kept from a read before it are known to be stale (also when the future that
+    /// asked for the job was dropped while it ran).
+    pub(super) fn change_note(&self) -> ChangeNote {
+        ChangeNote(self.changes.clone())
     }
 
     /// Whether kept bytes were read before a `write_at` or `set_len` that changed
@@ -220,7 +233,7 @@ impl PollState {
     }
 
     /// Hands out up to `want` kept bytes through `put`; returns how many.
-    fn take_leftover(&mut self, want: usize, put: impl FnOnce(&[u8])) -> usize {
+    pub(super) fn take_leftover(&mut self, want: usize, put: impl FnOnce(&[u8])) -> usize {
         let n = want.min(self.leftover_len());
         put(&self.leftover[self.taken..self.taken + n]);
         self.taken += n;
@@ -352,7 +365,7 @@ impl PollState {
     /// the read in flight, else a new read job of `want` bytes (at most
     /// `MAX_TRANSFER`).
     #[cfg(any(feature = "futures-io", feature = "tokio"))]
-    fn poll_read(
+    pub(super) fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
         lane: &Lane<std::fs::File>,
@@ -423,7 +436,7 @@ impl PollState {
     /// gathered into the job's owned buffer, so a vectored write costs one pool trip,
     /// as a plain one.)
     #[cfg(any(feature = "futures-io", feature = "tokio"))]
-    fn poll_write(
+    pub(super) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
         lane: &Lane<std::fs::File>,
@@ -523,7 +536,7 @@ impl PollState {
     /// Seeks to `pos` (the one-call form of futures-io); a seek in flight is reported
     /// against this call, like a write.
     #[cfg(feature = "futures-io")]
-    fn poll_seek(
+    pub(super) fn poll_seek(
         &mut self,
         cx: &mut Context<'_>,
         lane: &Lane<std::fs::File>,
@@ -591,7 +604,7 @@ impl PollState {
 
 /// The error of an operation on a file that was closed by `poll_close` /
 /// `poll_shutdown`.
-fn closed_error(operation: &'static str, path: &Path) -> io::Error {
+pub(super) fn closed_error(operation: &'static str, path: &Path) -> io::Error {
     let err = io::Error::other("the file was already closed (by poll_close or poll_shutdown)");
     with_path(operation, path, err)
 }
@@ -630,234 +643,5 @@ fn write_job(file: &mut std::fs::File, buf: Vec<u8>, back: usize) -> WriteDone {
             rewound: false,
             result: Err(err),
         },
-    }
-}
-
-impl File {
-    /// Finishes what a poll method (or a dropped future) left in flight, for the
-    /// async methods; the closed error if the file was closed.
-    /// Kept bytes that a `write_at` or `set_len` made stale are dropped here (see
-    /// [`PollState::drop_stale_leftover`]), so the caller's read, write or seek sees
-    /// the file as it is.
-    pub(super) async fn settle(&mut self, operation: &'static str) -> io::Result<()> {
-        let path = &self.path;
-        poll_fn(|cx| self.poll.poll_settle(cx, operation, path)).await?;
-        self.poll.drop_stale_leftover(&self.lane);
-        Ok(())
-    }
-
-    /// For the inherent writes: settles, then moves the OS position back over kept
-    /// bytes, so the write lands where the caller is.
-    pub(super) async fn settle_for_write(&mut self) -> io::Result<()> {
-        self.settle("write").await?;
-        if self.poll.has_leftover() {
-            self.poll.start_rewind(&self.lane);
-            self.settle("write").await?;
-        }
-        Ok(())
-    }
-
-    /// Moves kept bytes into `buf`; returns how many.
-    pub(super) fn read_leftover(&mut self, buf: &mut [u8]) -> usize {
-        self.poll
-            .take_leftover(buf.len(), |bytes| buf[..bytes.len()].copy_from_slice(bytes))
-    }
-
-    /// The closed error if the file was closed by `poll_close`, for the `&self`
-    /// methods (which queue their job behind whatever is in flight).
-    pub(super) fn check_open(&self, operation: &'static str) -> io::Result<()> {
-        if self.poll.is_closed() {
-            return Err(closed_error(operation, &self.path));
-        }
-        Ok(())
-    }
-}
-
-/// With the `futures-io` feature: `futures::io`'s traits, so `futures::io::copy`,
-/// `BufReader`, `AsyncReadExt` and friends work on a `File`.
-///
-/// The inherent methods of the same names (`read`, `write`, `seek`, `close`, ...) win
-/// method calls: call the traits' versions as `AsyncReadExt::read(&mut file, buf)`, or
-/// hand the file to generic code. Both kinds share one state and may be mixed.
-///
-/// ```
-/// # aopen::block_on(async {
-/// use futures::io::{AsyncBufReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
-/// use futures::StreamExt;
-///
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("lines.txt");
-/// let mut file = aopen::OpenOptions::new().read(true).write(true).create(true).open(&path).await?;
-/// futures::io::copy(&b"one\ntwo\n"[..], &mut file).await?; // Ok: write(2) took them
-/// AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(0)).await?;
-///
-/// let mut reader = BufReader::new(file);
-/// let lines: Vec<String> = (&mut reader).lines().map(|line| line.unwrap()).collect().await;
-/// assert_eq!(lines, ["one", "two"]);
-/// AsyncWriteExt::close(reader.get_mut()).await?; // close(2)'s error, if any
-/// # Ok::<(), std::io::Error>(())
-/// # }).unwrap();
-/// ```
-#[cfg(feature = "futures-io")]
-#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
-impl futures_io::AsyncRead for File {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        // `File` is `Unpin`: tasks, buffers and handles, nothing self-referential.
-        let this = self.get_mut();
-        let want = buf.len();
-        let put = |bytes: &[u8]| buf[..bytes.len()].copy_from_slice(bytes);
-        this.poll.poll_read(cx, &this.lane, &this.path, want, put)
-    }
-}
-
-/// `poll_write` returns `Ok(n)` only once `write(2)` took the bytes (no write-behind);
-/// `poll_flush` waits for the operation in flight; `poll_close` closes the file and
-/// returns `close(2)`'s error (after it, operations fail and another close is `Ok`).
-#[cfg(feature = "futures-io")]
-#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
-impl futures_io::AsyncWrite for File {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.poll
-            .poll_write(cx, &this.lane, &this.path, &[IoSlice::new(buf)])
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.poll.poll_write(cx, &this.lane, &this.path, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.poll.poll_settle(cx, "flush", &this.path)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.poll.poll_close(cx, &mut this.lane, &this.path)
-    }
-}
-
-/// A seek from `Current` counts from the caller's position (bytes a read brought
-/// back and nobody took yet are subtracted).
-#[cfg(feature = "futures-io")]
-#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
-impl futures_io::AsyncSeek for File {
-    fn poll_seek(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        pos: SeekFrom,
-    ) -> Poll<io::Result<u64>> {
-        let this = self.get_mut();
-        this.poll.poll_seek(cx, &this.lane, &this.path, pos)
-    }
-}
-
-/// With the `tokio` feature: `tokio::io`'s traits (no tokio runtime needed), so
-/// `tokio::io::copy`, `BufReader` and `AsyncReadExt` work on a `File`.
-///
-/// As with futures-io, the inherent methods win method calls: use
-/// `tokio::io::AsyncReadExt::read(&mut file, buf)` or generic code.
-///
-/// ```
-/// # aopen::block_on(async {
-/// use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-///
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("lines.txt");
-/// let mut file = aopen::File::create(&path).await?;
-/// tokio::io::copy(&mut &b"one\ntwo\n"[..], &mut file).await?;
-/// AsyncWriteExt::shutdown(&mut file).await?; // close(2)'s error, if any
-///
-/// let mut lines = BufReader::new(aopen::File::open(&path).await?).lines();
-/// assert_eq!(lines.next_line().await?.as_deref(), Some("one"));
-/// assert_eq!(lines.next_line().await?.as_deref(), Some("two"));
-/// assert_eq!(lines.next_line().await?, None);
-/// # Ok::<(), std::io::Error>(())
-/// # }).unwrap();
-/// ```
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-impl tokio::io::AsyncRead for File {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let want = buf.remaining();
-        let put = |bytes: &[u8]| buf.put_slice(bytes);
-        ready!(this.poll.poll_read(cx, &this.lane, &this.path, want, put))?;
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// `poll_write` returns `Ok(n)` only once `write(2)` took the bytes (no write-behind);
-/// `poll_flush` waits for the operation in flight; `poll_shutdown` closes the file and
-/// returns `close(2)`'s error (after it, operations fail and another shutdown is `Ok`).
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-impl tokio::io::AsyncWrite for File {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.poll
-            .poll_write(cx, &this.lane, &this.path, &[IoSlice::new(buf)])
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.poll.poll_write(cx, &this.lane, &this.path, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.poll.poll_settle(cx, "flush", &this.path)
-    }
-
-    /// `true`: the slices go to the pool in one job (gathered into one buffer).
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.poll.poll_close(cx, &mut this.lane, &this.path)
-    }
-}
-
-/// `start_seek` fails while another operation is in flight (call `poll_complete`
-/// first, as tokio's `seek` does); with no seek in flight `poll_complete` returns the
-/// last seek's position. A seek from `Current` counts from the caller's position.
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-impl tokio::io::AsyncSeek for File {
-    fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
-        let this = self.get_mut();
-        this.poll.start_seek(&this.lane, &this.path, position)
-    }
-
-    fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
-        let this = self.get_mut();
-        this.poll.poll_complete(cx, &this.path)
     }
 }
