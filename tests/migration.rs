@@ -169,8 +169,17 @@ macro_rules! sample {
                     let fd = std_file.as_raw_fd();
                     let file = File::from(std_file);
                     log.push(format!("From<std::fs::File> keeps the descriptor: {}", file.as_raw_fd() == fd));
+                    let file = File::from(std::os::fd::OwnedFd::from(file.into_std().await));
+                    log.push(format!("From<OwnedFd> keeps the descriptor: {}", file.as_raw_fd() == fd));
                     file.into_std().await
                 };
+                let mut std_options = std::fs::OpenOptions::new();
+                std_options.write(true).create_new(true);
+                let from_std_options = OpenOptions::from(std_options);
+                drop(from_std_options.open(dir.join("from-std-options")).await?);
+                let again = from_std_options.open(dir.join("from-std-options")).await.unwrap_err();
+                log.push(format!("From<std::fs::OpenOptions> create_new twice: {:?}", again.kind()));
+                fs::remove_file(dir.join("from-std-options")).await?;
                 drop(std_file);
                 log.push(format!("handed over and back: {:?}", fs::read_to_string(&handed).await?));
                 fs::remove_file(&handed).await?;

@@ -846,6 +846,32 @@ impl Default for OpenOptions {
     }
 }
 
+/// Options built with std's `OpenOptions` (and its `unix`/`windows` extension
+/// traits), opening on the global pool: tokio's `From<std::fs::OpenOptions>`.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("aopen-doc-open-options-from-std-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let mut std_options = std::fs::OpenOptions::new();
+/// std_options.write(true).create_new(true);
+/// let options = aopen::fs::OpenOptions::from(std_options);
+/// aopen::block_on(async {
+///     options.open(dir.join("new")).await?.close().await?;
+///     let again = options.open(dir.join("new")).await.unwrap_err();
+///     assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<std::fs::OpenOptions> for OpenOptions {
+    fn from(std: std::fs::OpenOptions) -> OpenOptions {
+        OpenOptions { std, pool: None }
+    }
+}
+
 impl OpenOptions {
     /// Options with every flag off, on the global pool.
     ///

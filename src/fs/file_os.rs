@@ -1,6 +1,6 @@
-//! The operating system's descriptor traits for [`File`]: `AsRawFd`, `AsFd` and
-//! `FromRawFd` on Unix, `AsRawHandle`, `AsHandle` and `FromRawHandle` on Windows, as
-//! tokio's `File` has them.
+//! The operating system's descriptor traits for [`File`]: `AsRawFd`, `AsFd`,
+//! `FromRawFd` and `From<OwnedFd>` on Unix, `AsRawHandle`, `AsHandle`,
+//! `FromRawHandle` and `From<OwnedHandle>` on Windows, as tokio's `File` has them.
 //!
 //! # What lending the descriptor keeps
 //!
@@ -63,7 +63,7 @@ impl File {
 
 #[cfg(unix)]
 mod unix {
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, RawFd};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
     use super::File;
 
@@ -116,6 +116,28 @@ mod unix {
         }
     }
 
+    /// Adopts an owned descriptor on the global pool (tokio's `From<OwnedFd>`): the
+    /// same as [`File::from_std`]`(std::fs::File::from(fd))`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the global pool cannot be built from a bad environment value (see
+    /// [`Pool::global`](crate::Pool::global)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let fd = std::os::fd::OwnedFd::from(std::fs::File::open("/")?);
+    /// let file = aopen::File::from(fd);
+    /// assert!(aopen::block_on(file.metadata())?.is_dir());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    impl From<OwnedFd> for File {
+        fn from(fd: OwnedFd) -> File {
+            File::from_std(std::fs::File::from(fd))
+        }
+    }
+
     /// Adopts an open descriptor on the global pool (tokio's `FromRawFd`), like
     /// `File::from_std(std::fs::File::from_raw_fd(fd))`.
     ///
@@ -149,7 +171,9 @@ mod unix {
 
 #[cfg(windows)]
 mod windows {
-    use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, RawHandle};
+    use std::os::windows::io::{
+        AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, OwnedHandle, RawHandle,
+    };
 
     use super::File;
 
@@ -171,6 +195,18 @@ mod windows {
             // SAFETY: as `AsFd` on Unix: the handle is the lane's, open, and only the
             // `File` itself or `&mut File` can close it, not while `self` is borrowed.
             unsafe { BorrowedHandle::borrow_raw(self.lent_descriptor() as RawHandle) }
+        }
+    }
+
+    /// Adopts an owned handle on the global pool (tokio's `From<OwnedHandle>`), like
+    /// [`File::from_std`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if the global pool cannot be built from a bad environment value.
+    impl From<OwnedHandle> for File {
+        fn from(handle: OwnedHandle) -> File {
+            File::from_std(std::fs::File::from(handle))
         }
     }
 
