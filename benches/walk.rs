@@ -161,9 +161,13 @@ struct Row {
     entries: usize,
 }
 
-/// Runs every walker on `root`, interleaved, and prints the table.
+/// Runs every walker on `root`, interleaved, and prints the table. A cached tree is
+/// walked once first, to warm the cache; the slow mount (`ideal` given) is not: its
+/// kernel side caches nothing, and a std walk of it takes 48 s at 5 ms.
 fn table(title: &str, root: &Path, ideal: Option<&dyn Fn() -> Duration>) {
-    std_walk(root); // warm the cache (and the mount's kernel side)
+    if ideal.is_none() {
+        std_walk(root);
+    }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); WALKERS.len()];
     let mut entries = vec![0; WALKERS.len()];
     // `AOPEN_WALKERS=aopen,ignore`: only the walkers whose names start so.
@@ -307,6 +311,79 @@ fn fuse_tables() {
     }
 }
 
+/// `--trace`: one aopen walk of the slow mount at 5 ms, sampled every
+/// [`TRACE_EVERY`] from another thread: requests at the server (in flight and waiting
+/// for a slot), the pool's threads (alive, busy) and jobs queued, and the directories
+/// the walk holds open (the pool's descriptors held). One line per [`TRACE_LINE`].
+#[cfg(target_os = "linux")]
+fn trace() {
+    use aopen_slowfs::{Latency, SlowFs, Tree};
+    use std::sync::atomic::AtomicBool;
+    if let Err(why) = SlowFs::available() {
+        println!("\nslow FUSE mount skipped: {why}");
+        return;
+    }
+    // `Pool::stats` reads /proc per busy thread: sampled often, it would slow the walk.
+    const TRACE_EVERY: Duration = Duration::from_millis(5);
+    const TRACE_LINE: Duration = Duration::from_millis(20);
+    type Sample = (Duration, aopen_slowfs::Stats, aopen::PoolStats);
+    let latency = Duration::from_millis(5);
+    let fs = SlowFs::builder()
+        .tree(Tree::flat(FUSE_DIRS, FUSE_FILES))
+        .latency(Latency::uniform(latency))
+        .concurrency(FUSE_CONCURRENCY)
+        .mount()
+        .expect("mount the slow file system");
+    for run in 0..RUNS {
+        fs.reset_stats();
+        let done = AtomicBool::new(false);
+        let start = Instant::now();
+        let samples: Vec<Sample> = std::thread::scope(|scope| {
+            let sampler = scope.spawn(|| {
+                let mut samples = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    let (server, pool) = (fs.stats(), aopen::Pool::global().stats());
+                    samples.push((start.elapsed(), server, pool));
+                    std::thread::sleep(TRACE_EVERY);
+                }
+                samples
+            });
+            aopen_walk(fs.root());
+            done.store(true, Ordering::Relaxed);
+            sampler.join().unwrap()
+        });
+        let (elapsed, served) = (start.elapsed(), fs.stats().served_total());
+        println!(
+            "\n### trace, run {run}: {:.1} ms, {served} requests (ideal {:.1} ms)\n",
+            elapsed.as_secs_f64() * 1e3,
+            (latency * served as u32 / FUSE_CONCURRENCY as u32).as_secs_f64() * 1e3
+        );
+        println!("| ms | at server (max) | waiting for a slot | threads alive | busy | jobs queued | dirs open |");
+        println!("|--:|--:|--:|--:|--:|--:|--:|");
+        let bucket = |sample: &Sample| sample.0.as_millis() / TRACE_LINE.as_millis();
+        let mut rest = &samples[..];
+        while let Some(first) = rest.first() {
+            let n = rest
+                .iter()
+                .take_while(|s| bucket(s) == bucket(first))
+                .count();
+            let (line, next) = rest.split_at(n);
+            rest = next;
+            let max = |f: fn(&Sample) -> u64| line.iter().map(f).max().unwrap_or(0);
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                first.0.as_millis(),
+                max(|s| s.1.in_flight),
+                max(|s| s.1.waiting),
+                max(|s| s.2.threads_alive as u64),
+                max(|s| s.2.threads_busy as u64),
+                max(|s| s.2.jobs_queued as u64),
+                max(|s| s.2.descriptors_held as u64),
+            );
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -329,6 +406,10 @@ fn main() {
             true => table("1,000 × 1,000 files, warm cache", &cache.join("a"), None),
             false => println!("\nno million-file tree: make it with `cargo run --release --example tree_compare -- --million`"),
         }
+    }
+    #[cfg(target_os = "linux")]
+    if wants("--trace") {
+        trace();
     }
     #[cfg(target_os = "linux")]
     if all || wants("--slowfs") {
