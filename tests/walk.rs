@@ -734,3 +734,120 @@ fn a_sorted_walk_reads_the_directory_it_waits_for_even_with_its_buffer_full() {
     });
     assert_eq!(entries, expected);
 }
+
+/// Runs `walk` to its end while `fs` holds requests (`holds`: kinds, each in one
+/// directory); a watcher thread lets them go once `reached(server, pool)` holds, or
+/// at [`common::DEADLINE`]. Returns how many entries the walk handed out (all `Ok`),
+/// whether the condition was reached, and the counters when the gate opened.
+fn walk_holding(
+    fs: &aopen_slowfs::SlowFs,
+    holds: &[(aopen_slowfs::Kind, u64)],
+    pool: &Pool,
+    reached: impl Fn(&aopen_slowfs::Stats) -> bool + Send + Sync,
+    walk: Walk,
+) -> (usize, bool, aopen_slowfs::Stats, aopen::PoolStats) {
+    fs.reset_stats();
+    for &(kind, dir) in holds {
+        fs.hold_in(kind, dir);
+    }
+    thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let start = std::time::Instant::now();
+            loop {
+                let (server, threads) = (fs.stats(), pool.stats());
+                let ok = reached(&server);
+                if ok || start.elapsed() > common::DEADLINE {
+                    for &(kind, _) in holds {
+                        fs.release(kind);
+                    }
+                    return (ok, server, threads);
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let entries = collect_all(walk);
+        assert!(entries.iter().all(Result::is_ok), "{entries:?}");
+        let (ok, server, threads) = watcher.join().expect("the watcher");
+        (entries.len(), ok, server, threads)
+    })
+}
+
+/// A latency for the walk's slow-mount tests: its listings take well over
+/// `SLOW_LISTING` (1 ms), so each directory counts as slow.
+const SLOW_MOUNT_LATENCY: Duration = Duration::from_millis(2);
+
+/// Requests the test mounts serve at once: more than the walks send.
+const SLOW_MOUNT_CONCURRENCY: usize = 1024;
+
+fn slow_mount(dirs: u64, files: u64) -> aopen_slowfs::SlowFs {
+    aopen_slowfs::SlowFs::builder()
+        .tree(aopen_slowfs::Tree::flat(dirs, files))
+        .latency(aopen_slowfs::Latency::uniform(SLOW_MOUNT_LATENCY))
+        .concurrency(SLOW_MOUNT_CONCURRENCY)
+        .mount()
+        .expect("mount the slow file system")
+}
+
+#[test]
+fn a_slow_directory_has_all_its_stats_at_the_server_at_once() {
+    // The walk's first directory is alone in flight: its stats are what keeps a slow
+    // server busy. In chunks of 16, 64 entries had 4 stats at the server at once.
+    let name = "walk::a_slow_directory_has_all_its_stats_at_the_server_at_once";
+    if !aopen_slowfs::SlowFs::announce(name) {
+        return;
+    }
+    const DIRS: u64 = 64;
+    let fs = slow_mount(DIRS, 1);
+    let pool = Pool::builder().max_threads(256).build().unwrap();
+    // Each stat of a root entry is a lookup in the root (directory 0), held there.
+    let (entries, reached, server, threads) = walk_holding(
+        &fs,
+        &[(aopen_slowfs::Kind::Lookup, 0)],
+        &pool,
+        |server| server.held >= DIRS,
+        WalkOptions::new().pool(&pool).walk(fs.root()),
+    );
+    assert!(
+        reached,
+        "the {DIRS} stats of the root's entries never were at the server at once: {server:?}, {threads:?}"
+    );
+    assert_eq!(entries as u64, 1 + DIRS * 2);
+}
+
+#[test]
+fn a_walk_runs_at_most_max_chunk_runners_chunks_at_once() {
+    // Two slow directories of 512 files: 255 chunks each past their first. With a
+    // pool job per chunk they filled the pool (its cap of threads, here 320) and its
+    // queue; the walk runs them on at most MAX_CHUNK_RUNNERS runners.
+    let name = "walk::a_walk_runs_at_most_max_chunk_runners_chunks_at_once";
+    if !aopen_slowfs::SlowFs::announce(name) {
+        return;
+    }
+    use aopen::fs::MAX_CHUNK_RUNNERS;
+    use aopen_slowfs::Kind;
+    const FILES: u64 = 512;
+    const POOL_THREADS: usize = 320;
+    let fs = slow_mount(2, FILES);
+    let pool = Pool::builder().max_threads(POOL_THREADS).build().unwrap();
+    // Stats in `d0` (directory 1) wait at their lookup, those in `d1` at their
+    // getattr: every stat of both directories is held. Each directory job holds one
+    // (its first chunk's), each runner one; nothing else runs or waits on the pool.
+    let most = 2 + MAX_CHUNK_RUNNERS as u64;
+    let (entries, reached, server, threads) = walk_holding(
+        &fs,
+        &[(Kind::Lookup, 1), (Kind::Getattr, 2)],
+        &pool,
+        |server| server.held >= most,
+        WalkOptions::new().pool(&pool).walk(fs.root()),
+    );
+    assert!(
+        reached,
+        "never {most} stats held at once: {server:?}, {threads:?}"
+    );
+    assert_eq!(
+        (server.held, threads.jobs_queued),
+        (most, 0),
+        "more than {MAX_CHUNK_RUNNERS} runners: {server:?}, {threads:?}"
+    );
+    assert_eq!(entries as u64, 1 + 2 + 2 * FILES);
+}

@@ -72,7 +72,7 @@ pub use self::links::{symlink_dir, symlink_file};
 pub use self::read_dir::{DirEntry, ReadDir, READ_DIR_BATCH};
 pub use self::walk::{
     walk, Walk, WalkEntry, WalkOptions, WalkProgress, COOP_BUDGET, MAX_BUFFERED_ENTRIES,
-    MAX_DIRS_IN_FLIGHT, MAX_ENTRIES_IN_FLIGHT, SLOW_STAT_CHUNK, STAT_CHUNK,
+    MAX_CHUNK_RUNNERS, MAX_DIRS_IN_FLIGHT, MAX_ENTRIES_IN_FLIGHT, SLOW_DIR_PARTS, STAT_CHUNK,
 };
 /// std's `FileTimes`, for [`File::set_times`]: its builder has the shape of tokio's
 /// `fs::FileTimes` (tokio 1.54).

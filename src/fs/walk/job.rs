@@ -1,10 +1,14 @@
-//! The unit of work of a walk: one directory, read whole by one pool job.
+//! The unit of work of a walk: one directory, listed by one pool job and stat'ed in
+//! chunks.
 //!
 //! A job opens its directory (holding the budget permit the [`Walk`](super::Walk)
-//! acquired for it), reads every name, stats each entry relative to the directory's
-//! own descriptor, closes the directory and gives the permit back, all on the pool
-//! thread; then it hands its [`Listing`] to the walk's mailbox. So no descriptor ever
-//! leaves the pool thread that opened it, and a walk that is dropped holds none.
+//! acquired for it), reads every name, and stats the first chunk of entries relative
+//! to the directory's own descriptor; the other chunks go to the walk's
+//! [`ChunkQueue`], whose runner jobs (at most [`MAX_CHUNK_RUNNERS`] a walk) stat
+//! them relative to the same descriptor. The last chunk dropped closes the directory
+//! and gives the permit back, on the pool thread; each chunk's [`Listing`] part goes
+//! to the walk's mailbox. So no descriptor ever leaves the pool, and a walk that is
+//! dropped holds none.
 //!
 //! Metadata: `std::fs::Metadata` has no public constructor, so it can only come from
 //! std. std's `DirEntry::metadata` is `statx(dirfd, name, AT_SYMLINK_NOFOLLOW)` on
@@ -13,6 +17,7 @@
 //! `/usr` (132,631 entries, warm cache, one thread, `benches/walk.rs`'s
 //! `stat-variants`): see the README's "Walking a tree".
 
+use std::collections::VecDeque;
 use std::fs::{FileType, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,7 +28,7 @@ use crate::budget::Permit;
 use crate::fs::error::{retry_interrupted, with_path};
 use crate::pool::job::Detached;
 use crate::pool::Pool;
-use crate::sync::{lock, DynArc as Arc, Ordering};
+use crate::sync::{lock, DynArc as Arc, Mutex, Ordering};
 
 /// Entries between two looks at the walk's `stopped` flag while a job reads a
 /// directory: a dropped walk stops a huge directory's job within this many stats.
@@ -195,14 +200,28 @@ pub(super) fn stat_root(config: &Config, path: PathBuf, id: u64) -> (Listing, Op
 /// the walk needs fewer directories in flight, and so less memory, to fill a server.
 pub const STAT_CHUNK: usize = 128;
 
-/// The chunk size instead of [`STAT_CHUNK`] for a directory whose open and listing
-/// took `SLOW_LISTING` (1 ms) or more: on a slow mount each stat is a round trip, and
-/// smaller chunks put more of them in flight at once.
-pub const SLOW_STAT_CHUNK: usize = 16;
+/// How many parts a directory that listed slowly (its open and listing took 1 ms or
+/// more) is stat'ed in, at most: one entry a part when it has fewer entries. On a
+/// slow mount each stat is a round trip, so a directory's stats should all be in
+/// flight at once: a walk's first directory, alone in flight, otherwise keeps the
+/// server nearly idle (the root of 64 directories at 5 ms a request, in chunks of 16:
+/// 4 requests in flight for 160 ms, a third of the whole walk). A cached directory
+/// that lists slowly only because its thread was preempted costs at most this many
+/// chunks, which the walk's runners share.
+pub const SLOW_DIR_PARTS: usize = 256;
 
 /// A directory whose open and listing take this long is on a slow mount (a cached
 /// directory of thousands of entries lists in well under a millisecond).
 const SLOW_LISTING: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// How many entries each part of a directory of `entries` holds, given how long its
+/// open and listing took.
+fn chunk_size(entries: usize, listing: std::time::Duration) -> usize {
+    match listing >= SLOW_LISTING {
+        true => entries.div_ceil(SLOW_DIR_PARTS).max(1),
+        false => STAT_CHUNK,
+    }
+}
 
 /// A run of a directory's entries and what statting them needs. Fields drop in
 /// order: the entries (the last one closes the directory), then the permit.
@@ -219,8 +238,9 @@ struct Chunk {
     _permit: Arc<Permit>,
 }
 
-/// Opens and lists the directory of `task`; stats its first [`STAT_CHUNK`] entries
-/// here and hands the others to jobs of their own on `pool`. Each part is delivered
+/// Opens and lists the directory of `task`; stats its first chunk of entries here
+/// ([`STAT_CHUNK`], or fewer if it listed slowly: see [`SLOW_DIR_PARTS`]) and hands
+/// the others to the walk's [`ChunkQueue`], whose runners stat them on `pool`. Each part is delivered
 /// to the walk's mailbox. The permit goes back after the last part's entries are
 /// gone, which is when the directory is closed. Nothing is delivered if the walk was
 /// dropped.
@@ -268,14 +288,11 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
                 .cmp(b.1.as_os_str().as_encoded_bytes())
         });
     }
-    let chunk_size = match started.elapsed() >= SLOW_LISTING {
-        true => SLOW_STAT_CHUNK,
-        false => STAT_CHUNK,
-    };
+    let chunk_size = chunk_size(names.len(), started.elapsed());
     let parts = names.len().div_ceil(chunk_size).max(1);
     let (task, permit) = (Arc::new(task), Arc::new(permit));
     let mut names = names.into_iter();
-    let mut first = None;
+    let (mut first, mut later) = (None, Vec::with_capacity(parts - 1));
     // In order: the pool runs a thread's own jobs first in, first out, so the parts
     // a sorted walk needs first are stat'ed first.
     for part in 0..parts {
@@ -296,12 +313,86 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
             first = Some(chunk);
             continue;
         }
-        let shared = shared.clone();
-        pool.push_job(Detached::create(move || stat_chunk(&shared, chunk)));
+        later.push(chunk);
     }
     drop((task, permit));
+    ChunkQueue::hand_off(shared, pool, later);
     if let Some(chunk) = first {
         stat_chunk(shared, chunk);
+    }
+}
+
+/// The most chunk jobs (runners) one walk runs at once, besides its directory jobs
+/// (each of which stats its directory's first chunk itself). A slow mount's
+/// directories split into a part per entry ([`SLOW_DIR_PARTS`]), so 64 directories
+/// of 64 make 4,096 jobs: pushed to the pool one each, they grew it to its cap (512
+/// threads), which served requests at 5 ms no faster than 256 threads did (the
+/// server is the limit) and spent the cores on switching between them.
+pub const MAX_CHUNK_RUNNERS: usize = 256;
+
+/// A walk's chunks waiting for a runner: the parts of directories after their first,
+/// in the order their directories were listed (and each directory's in order, so the
+/// parts a sorted walk needs first are stat'ed first).
+///
+/// Invariant (under the lock): chunks wait only while a runner exists, because a
+/// runner leaves only when it finds the queue empty, and a hand-off starts runners
+/// for what it queued up to [`MAX_CHUNK_RUNNERS`]. So every queued chunk is stat'ed,
+/// or dropped on the pool once the walk is gone: none ever drops with the walk.
+pub(super) struct ChunkQueue {
+    state: Mutex<ChunkState>,
+}
+
+struct ChunkState {
+    queue: VecDeque<Chunk>,
+    /// Runner jobs pushed and not yet gone.
+    runners: usize,
+}
+
+impl ChunkQueue {
+    pub(super) fn new() -> ChunkQueue {
+        ChunkQueue {
+            state: Mutex::new(ChunkState {
+                queue: VecDeque::new(),
+                runners: 0,
+            }),
+        }
+    }
+
+    /// Queues `chunks` and starts the runners they need, up to the cap.
+    fn hand_off(shared: &Arc<Shared>, pool: &Pool, chunks: Vec<Chunk>) {
+        let start = {
+            let mut state = lock(&shared.chunks.state);
+            state.queue.extend(chunks);
+            let start = state
+                .queue
+                .len()
+                .min(MAX_CHUNK_RUNNERS.saturating_sub(state.runners));
+            state.runners += start;
+            start
+        };
+        for _ in 0..start {
+            let shared = shared.clone();
+            pool.push_job(Detached::create(move || ChunkQueue::run(&shared)));
+        }
+    }
+
+    /// A runner: stats queued chunks until there are none.
+    fn run(shared: &Shared) {
+        loop {
+            let chunk = {
+                let mut state = lock(&shared.chunks.state);
+                match state.queue.pop_front() {
+                    Some(chunk) => chunk,
+                    None => {
+                        // Leaving under the lock: a hand-off that queues after this
+                        // sees one runner fewer and starts its own.
+                        state.runners -= 1;
+                        return;
+                    }
+                }
+            };
+            stat_chunk(shared, chunk);
+        }
     }
 }
 

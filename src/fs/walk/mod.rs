@@ -14,10 +14,13 @@
 //!   from before the open until after the close), reads every name, and stats each
 //!   entry relative to the directory's own descriptor (`statx(dirfd, name)` through
 //!   std's `DirEntry::metadata`, so no path is resolved again per file). A directory
-//!   of more than [`STAT_CHUNK`] entries ([`SLOW_STAT_CHUNK`] if it listed slowly) is
-//!   stat'ed by several jobs at once, one per chunk, relative to the same open
-//!   directory; the last chunk's end closes it
-//!   and gives the permit back. Each chunk is one part of the directory's
+//!   of more than [`STAT_CHUNK`] entries is stat'ed in chunks, relative to the same
+//!   open directory: the directory's job stats the first, and the others wait in the
+//!   walk's chunk queue for one of at most [`MAX_CHUNK_RUNNERS`] runner jobs. A
+//!   directory that listed slowly (a slow mount, where each stat is a round trip) is
+//!   split into up to [`SLOW_DIR_PARTS`] parts, one per entry for most, so its stats
+//!   are in flight at once. The last chunk's end closes the directory and gives the
+//!   permit back. Each chunk is one part of the directory's
 //!   [`Listing`](job::Listing), put in the walk's mailbox (see `job.rs`). No
 //!   descriptor ever leaves the pool.
 //! - **Who owns the queue: the [`Walk`].** It keeps the directories still to read
@@ -25,7 +28,7 @@
 //!   and starts their jobs from its own `poll`: as many directories in flight as
 //!   hold about [`MAX_ENTRIES_IN_FLIGHT`] entries at the average directory size
 //!   (at most [`MAX_DIRS_IN_FLIGHT`]), and as many as the budget has permits for.
-//!   Jobs start only chunk jobs of their own directory: the subdirectories a listing
+//!   Jobs start only runners for chunks of their own directory: the subdirectories a listing
 //!   names go to `todo` when the walk takes the listing in.
 //! - **Back-pressure.** The walk starts no directory while [`MAX_BUFFERED_ENTRIES`] or
 //!   more entries wait to be handed out (in a sorted walk it still starts the one its
@@ -54,7 +57,7 @@
 
 mod job;
 
-pub use self::job::{SLOW_STAT_CHUNK, STAT_CHUNK};
+pub use self::job::{MAX_CHUNK_RUNNERS, SLOW_DIR_PARTS, STAT_CHUNK};
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -67,7 +70,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use self::job::{DirTask, Item, Listing};
+use self::job::{ChunkQueue, DirTask, Item, Listing};
 use super::resolve_pool;
 use crate::budget::Acquire;
 use crate::pool::job::Detached;
@@ -308,6 +311,7 @@ impl WalkOptions {
                 waker: None,
             }),
             progress: Counters::default(),
+            chunks: ChunkQueue::new(),
         });
         let output = if self.config.sorted {
             Output::Sorted {
@@ -353,6 +357,8 @@ struct Shared {
     stopped: AtomicBool,
     mailbox: Mutex<Mailbox>,
     progress: Counters,
+    /// Chunks of directories being read, waiting for a runner.
+    chunks: ChunkQueue,
 }
 
 /// Where jobs put their listings for the walk to take.
