@@ -465,7 +465,12 @@ impl Inner {
         let mut state = lock(&self.state);
         // An overdraft is repaid first: nobody is served while the crate holds more
         // than `capacity`.
+        #[cfg(not(aopen_mutant = "budget_overdraft_not_repaid"))]
         let repaid = units.min(state.overdrawn);
+        // Seeded bug for the loom model `budget_overdraft_is_repaid_before_a_waiter`:
+        // the release frees its unit for a waiter while the budget is still overdrawn.
+        #[cfg(aopen_mutant = "budget_overdraft_not_repaid")]
+        let repaid = 0;
         state.overdrawn -= repaid;
         state.available += units - repaid;
         // Seeded bug for the loom model `budget_two_releases_wake_two_waiters`: like a

@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
-use aopen::__internals::{acquire_units, open_in_lane, waker, Lane, Parker, Resource};
+use aopen::__internals::{acquire_units, open_in_lane, overdraw, waker, Lane, Parker, Resource};
 use aopen::{Budget, LocalExecutor, Pool};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
@@ -254,6 +254,52 @@ fn budget_two_releases_wake_two_waiters() {
         assert_eq!(budget.available(), 0);
         drop(permits);
         assert_eq!(budget.available(), 2);
+    });
+}
+
+/// Rule 3, with an adopted descriptor. The budget of one is full and overdrawn by a
+/// descriptor adopted synchronously (`File::from_std`); a waiter queues. Whichever of
+/// the two permits comes back first only repays the overdraft: the waiter is served
+/// by the second release, never while the crate still holds more than the budget,
+/// and never left waiting (no lost wake-up), whatever the order of the two releases
+/// on two threads.
+///
+/// Mutant `budget_overdraft_not_repaid` (a release frees its unit while the budget
+/// is overdrawn) serves the waiter at the first release: its check fails.
+#[test]
+fn budget_overdraft_is_repaid_before_a_waiter() {
+    model("budget_overdraft_is_repaid_before_a_waiter", || {
+        let budget = Budget::new(1);
+        let held = budget.try_acquire().unwrap();
+        let adopted = overdraw(&budget);
+        let released = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let waiter = {
+            let budget = budget.clone();
+            let released = released.clone();
+            thread::spawn(move || {
+                let permit = aopen::block_on(budget.acquire());
+                assert_eq!(
+                    released.load(Ordering::SeqCst),
+                    2,
+                    "served while the budget was still overdrawn"
+                );
+                permit
+            })
+        };
+        let dropper = {
+            let released = released.clone();
+            thread::spawn(move || {
+                released.fetch_add(1, Ordering::SeqCst);
+                drop(adopted);
+            })
+        };
+        released.fetch_add(1, Ordering::SeqCst);
+        drop(held);
+        dropper.join().unwrap();
+        let permit = waiter.join().unwrap();
+        assert_eq!(budget.held(), 1);
+        drop(permit);
+        assert_eq!(budget.held(), 0);
     });
 }
 
