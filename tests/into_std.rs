@@ -275,3 +275,39 @@ fn after_poll_close_nothing_lends_the_old_descriptor() -> io::Result<()> {
     );
     Ok(())
 }
+
+/// The handle traits on Windows: the lane's own handle, lent while an operation is
+/// queued; `FromRawHandle` and `From<OwnedHandle>` adopt one.
+#[cfg(windows)]
+#[test]
+fn the_handle_is_lent_while_operations_are_queued() -> io::Result<()> {
+    use std::os::windows::io::{AsHandle, AsRawHandle, FromRawHandle, IntoRawHandle, OwnedHandle};
+
+    let (_dir, path) = scratch_file("a", b"12345")?;
+    let pool = one_thread_pool()?;
+    let file = block_on(pool.fs().open(&path))?;
+    let raw = file.as_raw_handle();
+    let (release, blocker) = hold_the_only_thread(&pool);
+    let queued = file.metadata();
+    let std_view = std::fs::File::from(file.as_handle().try_clone_to_owned()?);
+    assert_eq!(std_view.metadata()?.len(), 5);
+    drop(std_view);
+    release.send(()).expect("the blocker waits");
+    block_on(blocker);
+    assert_eq!(block_on(queued)?.len(), 5);
+    let std_file = block_on(file.into_std());
+    assert_eq!(
+        std_file.as_raw_handle(),
+        raw,
+        "the handle it lent was the lane's"
+    );
+
+    let handle = std_file.into_raw_handle();
+    // SAFETY: `handle` is open and owned by nobody else (`into_raw_handle` gave it up).
+    let adopted = unsafe { aopen::File::from_raw_handle(handle) };
+    assert_eq!(adopted.as_raw_handle(), handle);
+    let owned = OwnedHandle::from(block_on(adopted.into_std()));
+    let adopted = aopen::File::from(owned);
+    assert_eq!(block_on(adopted.metadata())?.len(), 5);
+    block_on(adopted.close())
+}
