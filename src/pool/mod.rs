@@ -23,9 +23,11 @@
 //!   and starts threads, up to `max_threads`, only then.
 //! - **No thundering herd.** A woken or new thread counts as searching from the moment
 //!   it is chosen, so a burst of pushes wakes one thread, not one per push. When a
-//!   searching thread finds a job it stops searching, and if it was the last searcher
-//!   and work is left, it wakes the next thread: the pool ramps up one thread per job
-//!   taken, and never has more threads awake than it has work for.
+//!   searching thread finds a job it stops searching, and if more jobs are left than
+//!   threads search, it wakes up to two sleepers for them (`growth::on_take`): the
+//!   woken threads double at each wake-up, so a burst reaches hundreds of sleeping
+//!   threads in a few wake-ups rather than hundreds one after another, and the pool
+//!   never has more threads awake than it has work for.
 //! - **No lost wake-ups.** A thread moves from searching to sleeping under the
 //!   sleep lock, and only then looks at the queue once more. A pusher pushes, then
 //!   reads `searching`: either it sees a searcher (which will look at the queue after

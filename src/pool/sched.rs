@@ -12,13 +12,14 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::builder::Config;
-use super::growth::{self, PushAction, PushView};
+use super::growth::{self, PushAction, PushView, TakeView};
 use super::job::{self, ErasedJob};
 use super::queue::{Injector, Steal, Stealer, Worker};
 use super::watch::Progress;
 use crate::budget::Budget;
 use crate::sync::{
-    lock, store_load_fence, thread, Arc, AtomicUsize, Condvar, DynArc, Mutex, MutexGuard, Ordering,
+    lock, store_load_fence, thread, Arc, AtomicUsize, Condvar, DynArc, HintUsize, Mutex,
+    MutexGuard, Ordering,
 };
 
 /// How many times a thread that found nothing looks again (yielding in between)
@@ -69,6 +70,11 @@ pub(super) struct Inner {
     pub(super) eager_threads: usize,
     /// The thread bookkeeping that must change together; see [`Sleep`].
     pub(super) sleep: Mutex<Sleep>,
+    /// [`Sleep::unwoken`] as of its last change, readable without the lock: a
+    /// thread that takes a job reads it to skip the lock when nobody sleeps (cached
+    /// work), see [`growth::on_take`]. A hint: a stale value costs one needless
+    /// lock or one wake-up left to the next taker, never a lost job.
+    pub(super) unwoken_hint: DynArc<HintUsize>,
     /// The watcher waits here (for demand, or for its next tick).
     pub(super) watch: Condvar,
     /// [`Pool`] handles alive; when it reaches zero, threads exit once idle.
@@ -112,8 +118,8 @@ impl Sleep {
         match newest {
             Some(sleeper) => {
                 sleeper.woken = true;
-                self.unwoken -= 1;
                 sleeper.wake.notify_one();
+                self.set_unwoken(self.unwoken - 1);
                 true
             }
             None => false,
@@ -136,9 +142,15 @@ impl Sleep {
             .expect("aopen: a sleeper left twice (a bug in aopen)");
         let sleeper = self.sleepers.remove(at);
         if !sleeper.woken {
-            self.unwoken -= 1;
+            self.set_unwoken(self.unwoken - 1);
         }
         sleeper.woken
+    }
+
+    /// Changes [`unwoken`](Sleep::unwoken), and its lock-free copy with it.
+    fn set_unwoken(&mut self, unwoken: usize) {
+        self.unwoken = unwoken;
+        self.unwoken_hint.store(unwoken, Ordering::Relaxed);
     }
 }
 
@@ -152,8 +164,10 @@ pub(super) struct Sleep {
     /// asleep and retire after `idle_timeout`; woken in turn (first in, first out)
     /// they would all stay alive under a trickle of work.
     pub(super) sleepers: Vec<Sleeper>,
-    /// Sleepers with no wake-up granted yet.
+    /// Sleepers with no wake-up granted yet. Changed only by `set_unwoken`.
     pub(super) unwoken: usize,
+    /// The same number for readers without the lock ([`Inner::unwoken_hint`]).
+    unwoken_hint: DynArc<HintUsize>,
     /// Bumped to make every sleeping thread exit (last handle dropped, or shutdown).
     pub(super) retire_epoch: u64,
     /// Number for the next thread (stealer bookkeeping).
@@ -180,6 +194,7 @@ impl Inner {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Under loom every thread starts eagerly: the watcher's timing and `/proc`
         // are outside what a model can see (see `watch.rs`).
+        let unwoken_hint = DynArc::new(HintUsize::new(0));
         let eager_threads = if cfg!(loom) {
             config.max_threads
         } else {
@@ -200,11 +215,13 @@ impl Inner {
                 alive: 0,
                 sleepers: Vec::new(),
                 unwoken: 0,
+                unwoken_hint: unwoken_hint.clone(),
                 retire_epoch: 0,
                 next_id: 0,
                 watcher_running: false,
                 watch_demand: false,
             }),
+            unwoken_hint,
             watch: Condvar::new(),
             handles: AtomicUsize::new(1),
             quiet: Condvar::new(),
@@ -339,6 +356,27 @@ impl Inner {
         }
     }
 
+    /// Rule 1 at a take (`growth::on_take`): a thread that has just taken a job, with
+    /// `queued` jobs left, wakes sleepers for those no searcher is counted for. The
+    /// lock is taken only if the hint says someone sleeps.
+    fn wake_for_queued(this: &Arc<Self>, queued: usize) {
+        let view = |unwoken_sleepers| TakeView {
+            queued,
+            searching: this.searching.load(Ordering::SeqCst),
+            unwoken_sleepers,
+        };
+        if growth::on_take(view(this.unwoken_hint.load(Ordering::Relaxed))) == 0 {
+            return;
+        }
+        let mut sleep = lock(&this.sleep);
+        for _ in 0..growth::on_take(view(sleep.unwoken)) {
+            // Counted as searching before it runs, as a push's wake-up is.
+            this.searching.fetch_add(1, Ordering::SeqCst);
+            let woke = sleep.wake_newest();
+            debug_assert!(woke, "an unwoken sleeper was counted");
+        }
+    }
+
     /// Counts `count` new threads (alive, and searching from now on) under the sleep
     /// lock, then starts them without it.
     pub(super) fn start_workers(this: &Arc<Self>, mut sleep: MutexGuard<'_, Sleep>, count: usize) {
@@ -460,7 +498,13 @@ impl Inner {
                     let was_last = this.searching.fetch_sub(1, Ordering::SeqCst) == 1;
                     // Hand-off with a pusher that saw us searching (see `push`).
                     store_load_fence();
-                    if was_last && this.queued.load(Ordering::SeqCst) > 0 {
+                    let queued = this.queued.load(Ordering::SeqCst);
+                    // More jobs wait than threads search: wake sleepers for them
+                    // (a tree of wake-ups for a burst, `growth::on_take`).
+                    Inner::wake_for_queued(&this, queued);
+                    if was_last && queued > 0 {
+                        // As a push would: wake, start a thread or raise demand
+                        // (nothing if a thread woken just now searches already).
                         Inner::notify_work(&this);
                     }
                     progress.job_started();
@@ -515,7 +559,8 @@ impl Inner {
             woken: false,
             wake: wake.clone(),
         });
-        sleep.unwoken += 1;
+        let unwoken = sleep.unwoken + 1;
+        sleep.set_unwoken(unwoken);
         self.searching.fetch_sub(1, Ordering::SeqCst);
         // Hand-off with a pusher that saw us searching: we write `searching`, then
         // read `queued`; it writes `queued`, then reads `searching` (see `push`).
