@@ -214,6 +214,12 @@ impl Pool {
         &self.inner.budget
     }
 
+    /// Threads asleep with nothing to do and no wake-up on its way: what a batch can
+    /// have at once without waiting for the pool to grow. A hint, read without a lock.
+    pub(crate) fn idle_threads(&self) -> usize {
+        self.inner.unwoken_hint.load(Ordering::Relaxed)
+    }
+
     /// The most threads this pool runs at once.
     ///
     /// # Examples
