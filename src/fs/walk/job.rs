@@ -21,7 +21,6 @@ use std::collections::VecDeque;
 use std::fs::{FileType, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::task::Waker;
 
 use super::{Config, Shared, WalkEntry};
 use crate::budget::Permit;
@@ -528,18 +527,21 @@ fn examine(
     }
 }
 
-/// Hands a finished listing to the walk (unless it was dropped) and wakes it.
+/// Hands a finished listing to the walk (unless it was dropped) and wakes it; frees
+/// the buffers the walk is done with.
 pub(super) fn deliver(shared: &Shared, listing: Listing) {
     shared.progress.count(&listing);
-    let waker: Option<Waker> = {
+    let (waker, spent) = {
         let mut mailbox = lock(&shared.mailbox);
         if shared.stopped.load(Ordering::Relaxed) {
             return;
         }
         mailbox.listings.push_back(listing);
-        mailbox.waker.take()
+        (mailbox.waker.take(), std::mem::take(&mut mailbox.spent))
     };
     if let Some(waker) = waker {
         waker.wake();
     }
+    // The buffers the walk emptied, freed here rather than on its thread (`Spent`).
+    drop(spent);
 }

@@ -54,6 +54,17 @@
 //! A walk hands out at most [`COOP_BUDGET`] ready entries in a row, then yields once
 //! (waking itself), so a task that consumes a walk whose entries are all buffered
 //! still lets a ticker on the same executor run.
+//!
+//! The walk's thread is the caller's event loop, so its `poll` does little besides
+//! moving entries: it never waits for a job's lock while it has entries to hand out
+//! (its periodic look at the mailbox is a `try_lock`; it locks only when it has
+//! nothing else to do), and it frees none of the jobs' buffers. glibc frees a block
+//! into the arena of the thread that allocated it, under that arena's lock: `perf`
+//! showed the loop of the tree compare asleep in `_int_free` a few hundred times a
+//! run, behind pool threads preempted while holding the lock. So listing buffers the
+//! walk has emptied wait in the mailbox (`Spent`) until the next job that delivers
+//! frees them: at most the buffers of the listings handed out since the last
+//! delivery, which the walk already held.
 
 mod job;
 
@@ -75,7 +86,7 @@ use super::resolve_pool;
 use crate::budget::Acquire;
 use crate::pool::job::Detached;
 use crate::pool::Pool;
-use crate::sync::{lock, AtomicBool, AtomicUsize, DynArc as Arc, Mutex, Ordering};
+use crate::sync::{lock, try_lock, AtomicBool, AtomicUsize, DynArc as Arc, Mutex, Ordering};
 
 /// The most directory jobs one walk has in flight (queued on the pool or running).
 /// Enough for a slow mount (at 5 ms a call, 256 directories stat'ing at once keep
@@ -309,6 +320,7 @@ impl WalkOptions {
             mailbox: Mutex::new(Mailbox {
                 listings: VecDeque::new(),
                 waker: None,
+                spent: Vec::new(),
             }),
             progress: Counters::default(),
             chunks: ChunkQueue::new(),
@@ -346,6 +358,7 @@ impl WalkOptions {
             output,
             ready_in_a_row: 0,
             since_collect: 0,
+            spent: Vec::new(),
         }
     }
 }
@@ -367,6 +380,22 @@ struct Mailbox {
     listings: VecDeque<Listing>,
     /// The walk's waker, while it waits for a listing.
     waker: Option<Waker>,
+    /// Buffers the walk is done with, for the next job that delivers to free.
+    spent: Vec<Spent>,
+}
+
+/// A buffer a pool job allocated that the walk has emptied. The walk hands these to
+/// the jobs to free instead of freeing them itself: glibc frees a block into the
+/// arena of the thread that allocated it, under that arena's lock, and a large block
+/// may make it consolidate the arena's free lists. On the walk's thread that was
+/// time on the loop, and sleeping on the lock while a preempted pool thread held it
+/// (seen with `perf` in the tree compare: the loop asleep in `_int_free`).
+// The fields are only held, to be dropped where the jobs run.
+#[allow(dead_code)]
+enum Spent {
+    Items(std::vec::IntoIter<Item>),
+    Children(Vec<(u32, DirTask)>),
+    Listings(VecDeque<Listing>),
 }
 
 /// What the jobs have seen so far (see [`WalkProgress`]).
@@ -677,6 +706,8 @@ pub struct Walk {
     ready_in_a_row: usize,
     /// Entries handed out since the walk last looked at its mailbox.
     since_collect: usize,
+    /// Buffers emptied since then, handed to the mailbox at the next look.
+    spent: Vec<Spent>,
 }
 
 impl Walk {
@@ -719,7 +750,13 @@ impl Walk {
         }
         loop {
             if self.since_collect >= COLLECT_EVERY {
-                self.collect();
+                // Only if no job holds the mailbox: entries are ready, so waiting
+                // for a job preempted under its lock would only stall the loop.
+                let taken = try_lock(&self.shared.mailbox)
+                    .map(|mut mailbox| empty_mailbox(&mut mailbox, &mut self.spent));
+                if let Some(listings) = taken {
+                    self.collect(listings);
+                }
             }
             self.start_jobs(&pool, cx);
             match self.next_from_output() {
@@ -730,15 +767,15 @@ impl Walk {
                 }
                 Next::Done => return Poll::Ready(Ok(None)),
                 Next::Wait => {
-                    {
-                        let mut mailbox = lock(&self.shared.mailbox);
-                        if mailbox.listings.is_empty() {
-                            mailbox.waker = Some(cx.waker().clone());
-                            self.ready_in_a_row = 0;
-                            return Poll::Pending;
-                        }
+                    let mut mailbox = lock(&self.shared.mailbox);
+                    if mailbox.listings.is_empty() {
+                        mailbox.waker = Some(cx.waker().clone());
+                        self.ready_in_a_row = 0;
+                        return Poll::Pending;
                     }
-                    self.collect();
+                    let listings = empty_mailbox(&mut mailbox, &mut self.spent);
+                    drop(mailbox);
+                    self.collect(listings);
                 }
             }
         }
@@ -826,12 +863,11 @@ impl Walk {
         }
     }
 
-    /// Takes in every listing in the mailbox: its entries to the output, its
-    /// subdirectories to `todo`.
-    fn collect(&mut self) {
+    /// Takes in `listings`: their entries to the output, their subdirectories to
+    /// `todo`.
+    fn collect(&mut self, mut listings: VecDeque<Listing>) {
         self.since_collect = 0;
-        let listings = std::mem::take(&mut lock(&self.shared.mailbox).listings);
-        for mut listing in listings {
+        for mut listing in listings.drain(..) {
             // A directory is in flight until its last part is in.
             let left = self.parts_left.entry(listing.id).or_insert(listing.parts);
             *left -= 1;
@@ -848,7 +884,8 @@ impl Walk {
                 false => self.keys.get(&listing.id).cloned(),
             };
             let mut child_ids = Vec::with_capacity(listing.children.len());
-            for (position, mut child) in listing.children.drain(..) {
+            let mut children = std::mem::take(&mut listing.children);
+            for (position, mut child) in children.drain(..) {
                 child.id = self.next_id;
                 self.next_id += 1;
                 child_ids.push(child.id);
@@ -876,7 +913,11 @@ impl Walk {
                     arrived.insert(part, frame);
                 }
             }
+            if children.capacity() > 0 {
+                self.spent.push(Spent::Children(children));
+            }
         }
+        self.spent.push(Spent::Listings(listings));
     }
 
     /// The next entry the output order allows, if it is here.
@@ -888,7 +929,10 @@ impl Walk {
                     return Next::Entry(item.entry);
                 }
                 match arrived.pop_front() {
-                    Some(listing) => *current = listing.items.into_iter(),
+                    Some(listing) => {
+                        let done = std::mem::replace(current, listing.items.into_iter());
+                        self.spent.push(Spent::Items(done));
+                    }
                     None if self.todo.is_empty() && self.in_flight == 0 => return Next::Done,
                     None => return Next::Wait,
                 }
@@ -923,12 +967,21 @@ impl Walk {
                         if part + 1 < parts {
                             *waiting_for = Some((id, part + 1));
                         }
-                        frames.pop();
+                        if let Some(frame) = frames.pop() {
+                            self.spent.push(Spent::Items(frame.items));
+                        }
                     }
                 }
             },
         }
     }
+}
+
+/// Takes the listings out of the (locked) mailbox, and leaves there the buffers the
+/// walk spent since its last look, for the jobs to free.
+fn empty_mailbox(mailbox: &mut Mailbox, spent: &mut Vec<Spent>) -> VecDeque<Listing> {
+    mailbox.spent.append(spent);
+    std::mem::take(&mut mailbox.listings)
 }
 
 impl Drop for Walk {
@@ -1011,5 +1064,60 @@ impl super::Fs {
             options.pool(pool);
         }
         options.walk(root)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// How long the test's helper holds the mailbox at most: far longer than a poll
+    /// that does not wait for it takes.
+    const HOLD_LIMIT: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn a_walk_with_entries_ready_does_not_wait_for_a_job_holding_its_mailbox() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..3 * STAT_CHUNK {
+            std::fs::File::create(dir.path().join(i.to_string())).unwrap();
+        }
+        let pool = Pool::builder().max_threads(2).build().unwrap();
+        let mut walk = WalkOptions::new().pool(&pool).walk(dir.path());
+        // The root, then its first file: by then a part of the listing is taken in.
+        for _ in 0..2 {
+            crate::block_on(walk.next_entry()).unwrap().unwrap();
+        }
+        assert!(walk.buffered > 0);
+        // A job delivering, preempted under the mailbox's lock; and the walk due
+        // for its periodic look at the mailbox.
+        let shared = walk.shared.clone();
+        let flags = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+        let [locked, release] = [0, 1];
+        let holder = {
+            let flags = flags.clone();
+            crate::sync::thread::spawn(move || {
+                let _mailbox = lock(&shared.mailbox);
+                flags[locked].store(true, Ordering::SeqCst);
+                let start = Instant::now();
+                while !flags[release].load(Ordering::SeqCst) && start.elapsed() < HOLD_LIMIT {
+                    crate::sync::thread::yield_now();
+                }
+                // Held until told, or past the limit: then the walk waited for it.
+                !flags[release].load(Ordering::SeqCst)
+            })
+        };
+        while !flags[locked].load(Ordering::SeqCst) {
+            crate::sync::thread::yield_now();
+        }
+        walk.since_collect = COLLECT_EVERY;
+        let entry = crate::block_on(walk.next_entry()).unwrap();
+        flags[release].store(true, Ordering::SeqCst);
+        let waited = holder.join().unwrap();
+        assert!(entry.is_some());
+        assert!(
+            !waited,
+            "the walk waited for the mailbox with entries ready"
+        );
     }
 }
