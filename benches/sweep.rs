@@ -24,8 +24,13 @@
 //! Columns: `std` on one thread (fewer operations, scaled to the cell's count: it
 //! would take minutes otherwise), `std` on 16 threads (whatever the row's in-flight
 //! count), `blocking`, `async-fs`, `tokio` (`tokio::fs` on a multi-thread runtime),
-//! `aopen`, and `aopen` `metadata_batch` in the `stat` table (batches of the row's
-//! in-flight count, one after another). Thread caps are each library's default
+//! `aopen`, and `aopen` `metadata_batch` in the `stat` table, twice: `aopen-batch`,
+//! batches of the row's in-flight count one after another (each batch ends with its
+//! slowest stat, so this shows what one batch of exactly that many paths costs), and
+//! `batch-all`, one batch of all the cell's paths on a pool of the row's in-flight
+//! count of threads (the issue's "a batch of N paths with room for C calls takes
+//! N × L / C"; one pool per count, kept for the whole run so that it is warm like
+//! the others). Thread caps are otherwise each library's default
 //! (`blocking` 500, tokio's blocking pool 512). Each cell shows its wall time and its
 //! ratio to the ideal, `ops × round trips × latency / min(in flight, server
 //! concurrency)`, with the round trips per operation counted by the server during the
@@ -54,6 +59,7 @@ mod linux {
     use std::os::unix::fs::MetadataExt;
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
     use std::thread;
     use std::time::{Duration, Instant};
 
@@ -124,10 +130,11 @@ mod linux {
         Tokio,
         Aopen,
         AopenBatch,
+        AopenBatchAll,
     }
 
     impl Column {
-        const ALL: [Column; 7] = [
+        const ALL: [Column; 8] = [
             Column::Std,
             Column::Std16,
             Column::Blocking,
@@ -135,6 +142,7 @@ mod linux {
             Column::Tokio,
             Column::Aopen,
             Column::AopenBatch,
+            Column::AopenBatchAll,
         ];
 
         fn name(self) -> &'static str {
@@ -146,11 +154,12 @@ mod linux {
                 Column::Tokio => "tokio",
                 Column::Aopen => "aopen",
                 Column::AopenBatch => "aopen-batch",
+                Column::AopenBatchAll => "batch-all",
             }
         }
 
         fn runs(self, op: Op) -> bool {
-            self != Column::AopenBatch || op == Op::Stat
+            !matches!(self, Column::AopenBatch | Column::AopenBatchAll) || op == Op::Stat
         }
     }
 
@@ -368,7 +377,30 @@ mod linux {
                     }
                 }
             }),
+            Column::AopenBatchAll => {
+                let pool = pool_of(in_flight);
+                let metas = aopen::block_on(pool.fs().metadata_batch(&t.paths)).expect("a pool");
+                for (meta, ino) in metas.iter().zip(&t.inos) {
+                    assert_eq!(meta.as_ref().expect("stat").ino(), *ino);
+                }
+            }
         }
+    }
+
+    /// The pool of `threads` threads for the `batch-all` column: made at its first
+    /// use and kept for the run, so its threads are warm like the other libraries'.
+    fn pool_of(threads: usize) -> aopen::Pool {
+        static POOLS: Mutex<Vec<(usize, aopen::Pool)>> = Mutex::new(Vec::new());
+        let mut pools = POOLS.lock().expect("pools");
+        if let Some((_, pool)) = pools.iter().find(|(n, _)| *n == threads) {
+            return pool.clone();
+        }
+        let pool = aopen::Pool::builder()
+            .max_threads(threads)
+            .build()
+            .expect("a pool for batch-all");
+        pools.push((threads, pool.clone()));
+        pool
     }
 
     /// The sequential `std` list: the whole listing, then a stat of the first `stats`
@@ -489,7 +521,9 @@ mod linux {
                     .await;
                 n
             }),
-            Column::AopenBatch => unreachable!("metadata_batch has no list row"),
+            Column::AopenBatch | Column::AopenBatchAll => {
+                unreachable!("metadata_batch has no list row")
+            }
         }
     }
 
