@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench walk -- [--usr] [--million] [--slowfs] [--variants]` (no
 //! flag: all but `--million`). Trees: `/usr` (warm cache); the million-file tree of
-//! `examples/tree_compare.rs --million` (its `a` side, under `$AOPEN_TREE_CACHE`,
+//! `examples/tree_compare --million` (its `a` side, under `$AOPEN_TREE_CACHE`,
 //! default `/var/tmp/aopen-tree-compare`; made by that example); a slow FUSE mount
 //! (`aopen-slowfs`, 64 × 64 files, 256 requests served at once) at 1 and 5 ms a
 //! request, where the ideal is the requests aopen's walk made × the latency / 256.
