@@ -772,8 +772,8 @@ fn walk_holding(
     })
 }
 
-/// A latency for the walk's slow-mount tests: its listings take well over
-/// `SLOW_LISTING` (1 ms), so each directory counts as slow.
+/// A latency for the walk's slow-mount tests: a directory's open (a lookup and an
+/// opendir) takes well over `SLOW_OPEN` (250 µs), so each directory counts as slow.
 const SLOW_MOUNT_LATENCY: Duration = Duration::from_millis(2);
 
 /// Requests the test mounts serve at once: more than the walks send.

@@ -199,24 +199,28 @@ pub(super) fn stat_root(config: &Config, path: PathBuf, id: u64) -> (Listing, Op
 /// the walk needs fewer directories in flight, and so less memory, to fill a server.
 pub const STAT_CHUNK: usize = 128;
 
-/// How many parts a directory that listed slowly (its open and listing took 1 ms or
-/// more) is stat'ed in, at most: one entry a part when it has fewer entries. On a
-/// slow mount each stat is a round trip, so a directory's stats should all be in
-/// flight at once: a walk's first directory, alone in flight, otherwise keeps the
-/// server nearly idle (the root of 64 directories at 5 ms a request, in chunks of 16:
-/// 4 requests in flight for 160 ms, a third of the whole walk). A cached directory
-/// that lists slowly only because its thread was preempted costs at most this many
-/// chunks, which the walk's runners share.
+/// How many parts a directory that opened slowly (in 250 µs or more) is stat'ed in, at
+/// most: one entry a part when it has fewer entries. On a slow mount each stat is a
+/// round trip, so a directory's stats should all be in flight at once: a walk's first
+/// directory, alone in flight, otherwise keeps the server nearly idle (the root of 64
+/// directories at 5 ms a request, in chunks of 16: 4 requests in flight for 160 ms, a
+/// third of the whole walk). A cached directory whose open was slow only because its
+/// thread was preempted costs at most this many chunks, which the walk's runners
+/// share.
 pub const SLOW_DIR_PARTS: usize = 256;
 
-/// A directory whose open and listing take this long is on a slow mount (a cached
-/// directory of thousands of entries lists in well under a millisecond).
-const SLOW_LISTING: std::time::Duration = std::time::Duration::from_millis(1);
+/// A directory whose open takes this long is on a slow mount (or a cold disk): the
+/// open is a round trip there (FUSE's `LOOKUP` and `OPENDIR`, NFS's `GETATTR`), and
+/// a few microseconds when cached. The open, not the listing: a cached directory of
+/// thousands of entries lists in a millisecond on a busy machine (it used to be
+/// taken for slow then, split into hundreds of parts, and the pool grew for them),
+/// and a few microseconds are rarely where a thread is preempted.
+const SLOW_OPEN: std::time::Duration = std::time::Duration::from_micros(250);
 
 /// How many entries each part of a directory of `entries` holds, given how long its
-/// open and listing took.
-fn chunk_size(entries: usize, listing: std::time::Duration) -> usize {
-    match listing >= SLOW_LISTING {
+/// open took.
+fn chunk_size(entries: usize, open: std::time::Duration) -> usize {
+    match open >= SLOW_OPEN {
         true => entries.div_ceil(SLOW_DIR_PARTS).max(1),
         false => STAT_CHUNK,
     }
@@ -238,7 +242,7 @@ struct Chunk {
 }
 
 /// Opens and lists the directory of `task`; stats its first chunk of entries here
-/// ([`STAT_CHUNK`], or fewer if it listed slowly: see [`SLOW_DIR_PARTS`]) and hands
+/// ([`STAT_CHUNK`], or fewer if it opened slowly: see [`SLOW_DIR_PARTS`]) and hands
 /// the others to the walk's [`ChunkQueue`], whose runners stat them on `pool`. Each part is delivered
 /// to the walk's mailbox. The permit goes back after the last part's entries are
 /// gone, which is when the directory is closed. Nothing is delivered if the walk was
@@ -257,6 +261,7 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
             return deliver(shared, Listing::whole(task.id, items));
         }
     };
+    let opened = started.elapsed();
     // All names first: a sorted walk needs them all before the first stat, and the
     // directory is stat'ed in the order its items will be handed out.
     let mut names = Vec::new();
@@ -287,7 +292,7 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
                 .cmp(b.1.as_os_str().as_encoded_bytes())
         });
     }
-    let chunk_size = chunk_size(names.len(), started.elapsed());
+    let chunk_size = chunk_size(names.len(), opened);
     let parts = names.len().div_ceil(chunk_size).max(1);
     let (task, permit) = (Arc::new(task), Arc::new(permit));
     let mut names = names.into_iter();
@@ -544,4 +549,52 @@ pub(super) fn deliver(shared: &Shared, listing: Listing) {
     }
     // The buffers the walk emptied, freed here rather than on its thread (`Spent`).
     drop(spent);
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::fs::walk::WalkOptions;
+
+    /// A cached directory this large takes a millisecond or more to list on this
+    /// machine (std allocates a path per entry), but opens in microseconds.
+    const LARGE_DIR: usize = 20_000;
+    /// Reads of it, of which one must be judged right.
+    const READS: usize = 3;
+
+    #[test]
+    fn a_large_cached_directory_is_stat_ed_in_chunks_not_split_as_if_slow() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..LARGE_DIR {
+            std::fs::File::create(dir.path().join(i.to_string())).unwrap();
+        }
+        std::fs::read_dir(dir.path()).unwrap().for_each(drop); // cached now
+        let pool = Pool::builder().max_threads(2).build().unwrap();
+        // The rule is a judgement of time: an open preempted for 250 µs misjudges
+        // one directory. So the best of a few reads; with the listing judged (the
+        // old rule), every read of this directory split it.
+        let parts_of_one_read = || {
+            let walk = WalkOptions::new()
+                .pool(&pool)
+                .metadata(false)
+                .walk(dir.path());
+            let task = DirTask {
+                id: 1,
+                path: dir.path().to_path_buf(),
+                depth: 0,
+                ancestors: None,
+                root_dev: None,
+            };
+            let permit = pool.budget().try_acquire().unwrap();
+            read_directory(&walk.shared, &pool, task, permit);
+            // The first part was delivered on this thread, others by the runners.
+            let parts = lock(&walk.shared.mailbox).listings[0].parts as usize;
+            parts
+        };
+        let parts: Vec<usize> = (0..READS).map(|_| parts_of_one_read()).collect();
+        assert!(
+            parts.contains(&LARGE_DIR.div_ceil(STAT_CHUNK)),
+            "a cached directory of {LARGE_DIR} split as if on a slow mount: {parts:?} parts"
+        );
+    }
 }

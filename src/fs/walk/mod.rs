@@ -17,7 +17,7 @@
 //!   of more than [`STAT_CHUNK`] entries is stat'ed in chunks, relative to the same
 //!   open directory: the directory's job stats the first, and the others wait in the
 //!   walk's chunk queue for one of at most [`MAX_CHUNK_RUNNERS`] runner jobs. A
-//!   directory that listed slowly (a slow mount, where each stat is a round trip) is
+//!   directory that opened slowly (a slow mount, where each stat is a round trip) is
 //!   split into up to [`SLOW_DIR_PARTS`] parts, one per entry for most, so its stats
 //!   are in flight at once. The last chunk's end closes the directory and gives the
 //!   permit back. Each chunk is one part of the directory's
