@@ -360,12 +360,17 @@ impl Inner {
     /// `queued` jobs left, wakes sleepers for those no searcher is counted for. The
     /// lock is taken only if the hint says someone sleeps.
     fn wake_for_queued(this: &Arc<Self>, queued: usize) {
+        let hint = this.unwoken_hint.load(Ordering::Relaxed);
+        if hint == 0 || queued == 0 {
+            // Nobody to wake, or nothing to wake anyone for: no lock, no more loads.
+            return;
+        }
         let view = |unwoken_sleepers| TakeView {
             queued,
             searching: this.searching.load(Ordering::SeqCst),
             unwoken_sleepers,
         };
-        if growth::on_take(view(this.unwoken_hint.load(Ordering::Relaxed))) == 0 {
+        if growth::on_take(view(hint)) == 0 {
             return;
         }
         let mut sleep = lock(&this.sleep);
