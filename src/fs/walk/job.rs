@@ -551,7 +551,10 @@ pub(super) fn deliver(shared: &Shared, listing: Listing) {
     drop(spent);
 }
 
-#[cfg(all(test, not(loom)))]
+// Not on Windows: under Wine (CI's Windows run) every open of a directory takes long
+// enough to be judged slow, so the judgement these check cannot be made there (a run
+// failed with [254, 254, 254] parts, and creating the 20,000 files took two minutes).
+#[cfg(all(test, not(loom), not(windows)))]
 mod tests {
     use super::*;
     use crate::fs::walk::WalkOptions;
