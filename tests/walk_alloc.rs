@@ -79,6 +79,8 @@ unsafe impl GlobalAlloc for Tagging {
         // SAFETY: `ptr` came from `alloc` with this layout, `header` bytes after the
         // base, where the tag was written.
         let base = unsafe { ptr.sub(header) };
+        // SAFETY: `alloc` wrote the tag at `base`, aligned for a `u64`, and the block
+        // is still allocated.
         let owner = unsafe { (base as *const u64).read() };
         let me = tag();
         if layout.size() >= LARGE && me != 0 && me == WATCHED.load(Ordering::Relaxed) && owner != me
