@@ -30,7 +30,10 @@
 //! `batch-all`, one batch of all the cell's paths on a pool of the row's in-flight
 //! count of threads (the issue's "a batch of N paths with room for C calls takes
 //! N × L / C"; one pool per count, kept for the whole run so that it is warm like
-//! the others). Thread caps are otherwise each library's default
+//! the others); in the `list` table, `aopen-walk`: `fs::walk` with `max_depth(1)`
+//! and metadata, aopen's list-and-stat call (each entry `fstatat`ed against the open
+//! directory in the listing's own trips), at its own concurrency whatever the row's
+//! in-flight count. Thread caps are otherwise each library's default
 //! (`blocking` 500, tokio's blocking pool 512). Each cell shows its wall time and its
 //! ratio to the ideal, `ops × round trips × latency / min(in flight, server
 //! concurrency)`, with the round trips per operation counted by the server during the
@@ -131,10 +134,11 @@ mod linux {
         Aopen,
         AopenBatch,
         AopenBatchAll,
+        AopenWalk,
     }
 
     impl Column {
-        const ALL: [Column; 8] = [
+        const ALL: [Column; 9] = [
             Column::Std,
             Column::Std16,
             Column::Blocking,
@@ -143,6 +147,7 @@ mod linux {
             Column::Aopen,
             Column::AopenBatch,
             Column::AopenBatchAll,
+            Column::AopenWalk,
         ];
 
         fn name(self) -> &'static str {
@@ -155,11 +160,16 @@ mod linux {
                 Column::Aopen => "aopen",
                 Column::AopenBatch => "aopen-batch",
                 Column::AopenBatchAll => "batch-all",
+                Column::AopenWalk => "aopen-walk",
             }
         }
 
         fn runs(self, op: Op) -> bool {
-            !matches!(self, Column::AopenBatch | Column::AopenBatchAll) || op == Op::Stat
+            match self {
+                Column::AopenBatch | Column::AopenBatchAll => op == Op::Stat,
+                Column::AopenWalk => op == Op::List,
+                _ => true,
+            }
         }
     }
 
@@ -384,6 +394,7 @@ mod linux {
                     assert_eq!(meta.as_ref().expect("stat").ino(), *ino);
                 }
             }
+            Column::AopenWalk => unreachable!("the walk has only a list row"),
         }
     }
 
@@ -519,6 +530,23 @@ mod linux {
                     .buffer_unordered(in_flight)
                     .for_each(|()| async {})
                     .await;
+                n
+            }),
+            // The list-and-stat call aopen has: the names and each entry's `fstatat`
+            // against the open directory come back together. The walk picks its own
+            // concurrency, so the row's in-flight count does not bind it.
+            Column::AopenWalk => aopen::block_on(async {
+                let mut walk = aopen::fs::WalkOptions::new()
+                    .max_depth(1)
+                    .metadata(true)
+                    .walk(dir);
+                let mut n = 0;
+                while let Some(entry) = walk.next_entry().await.expect("entry") {
+                    if entry.depth() == 1 {
+                        assert!(entry.metadata().expect("asked for").is_file());
+                        n += 1;
+                    }
+                }
                 n
             }),
             Column::AopenBatch | Column::AopenBatchAll => {
