@@ -178,6 +178,22 @@ struct Waiter {
 }
 
 impl State {
+    /// Takes `units` free units for a newcomer, only if nobody is queued (they came
+    /// first): the one first-come rule of `try_acquire`, a first poll and `overdraw`.
+    fn take_as_newcomer(&mut self, units: usize) -> bool {
+        // Seeded bug for the loom model `budget_multi_unit_waiter_is_served_first`: a
+        // newcomer takes free units past the waiters queued before it.
+        #[cfg(aopen_mutant = "budget_newcomer_jumps_queue")]
+        let nobody_first = true;
+        #[cfg(not(aopen_mutant = "budget_newcomer_jumps_queue"))]
+        let nobody_first = self.queue.is_empty();
+        if nobody_first && self.available >= units {
+            self.available -= units;
+            return true;
+        }
+        false
+    }
+
     /// The position of waiter `id` in the queue; `None` once it was granted.
     fn position(&self, id: u64) -> Option<usize> {
         self.queue
@@ -396,9 +412,7 @@ impl Budget {
     /// jumps the queue either: a waiter is served once the overdraft is repaid.
     pub(crate) fn overdraw(&self) -> Permit {
         let mut state = lock(&self.inner.state);
-        if state.queue.is_empty() && state.available >= 1 {
-            state.available -= 1;
-        } else {
+        if !state.take_as_newcomer(1) {
             state.overdrawn += 1;
         }
         Permit {
@@ -442,18 +456,7 @@ impl Inner {
     /// Takes `units` units for a newcomer: only if nobody is queued (they were first)
     /// and that many are free. Never blocks.
     fn take_as_newcomer(&self, units: usize) -> bool {
-        let mut state = lock(&self.state);
-        // Seeded bug for the loom model `budget_multi_unit_waiter_is_served_first`: a
-        // newcomer takes free units past the waiters queued before it.
-        #[cfg(aopen_mutant = "budget_newcomer_jumps_queue")]
-        let nobody_first = true;
-        #[cfg(not(aopen_mutant = "budget_newcomer_jumps_queue"))]
-        let nobody_first = state.queue.is_empty();
-        if nobody_first && state.available >= units {
-            state.available -= units;
-            return true;
-        }
-        false
+        lock(&self.state).take_as_newcomer(units)
     }
 
     /// Gives `units` units back (a dropped permit, or a cancelled waiter's grant) and
@@ -604,8 +607,7 @@ impl Future for Acquire {
                 }
                 let mut state = lock(&this.budget.inner.state);
                 // Looked again under the lock: a release may have come in between.
-                if state.queue.is_empty() && state.available >= this.units {
-                    state.available -= this.units;
+                if state.take_as_newcomer(this.units) {
                     drop(state);
                     return this.permit();
                 }
