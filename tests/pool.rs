@@ -657,6 +657,63 @@ fn jobs_that_keep_a_core_busy_get_one_thread_per_core() {
     assert!(pool.stats().threads_alive <= eager, "{:?}", pool.stats());
 }
 
+/// A fair lock: served in the order asked (a ticket each), so no waiter is starved
+/// for longer than the holders before it take. Waiters sleep on a condition
+/// variable, a futex wait.
+#[derive(Default)]
+struct TicketLock {
+    /// The next ticket to hand out, and the ticket being served.
+    tickets: Mutex<(u64, u64)>,
+    turn: Condvar,
+}
+
+impl TicketLock {
+    fn with<T>(&self, critical: impl FnOnce() -> T) -> T {
+        let mut tickets = self.tickets.lock().unwrap();
+        let mine = tickets.0;
+        tickets.0 += 1;
+        while tickets.1 != mine {
+            tickets = self.turn.wait(tickets).unwrap();
+        }
+        drop(tickets);
+        let result = critical();
+        self.tickets.lock().unwrap().1 += 1;
+        self.turn.notify_all();
+        result
+    }
+}
+
+// Linux only: elsewhere no census tells a wait for a lock from a sleep in the kernel.
+#[cfg(target_os = "linux")]
+#[test]
+fn jobs_that_wait_a_moment_for_a_lock_do_not_grow_the_pool() {
+    // Each job computes for a moment holding one shared (fair) lock, so while one
+    // thread holds it the others sleep in a futex wait, at look after look, each
+    // for a moment. Those are not sleeps a thread would help with (every new thread
+    // would wait for the same lock): counted as asleep, as the census did before it
+    // told the two apart, they grew this pool to all 32 threads.
+    const JOBS: usize = 600;
+    let max = 32;
+    let eager = eager_threads(max);
+    let pool = Pool::builder().max_threads(max).build().unwrap();
+    let lock = Arc::new(TicketLock::default());
+    let tasks: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let lock = lock.clone();
+            pool.unblock(move || lock.with(|| compute_for(Duration::from_micros(300))))
+        })
+        .collect();
+    let mut peak = 0;
+    for task in tasks {
+        assert!(block_on_bounded(&pool, task) > 0);
+        peak = peak.max(pool.stats().threads_alive);
+    }
+    assert!(
+        peak <= eager,
+        "jobs waiting a moment for one lock grew the pool to {peak} threads (one per core: {eager})"
+    );
+}
+
 #[test]
 fn a_job_queued_behind_long_computations_gets_a_thread() {
     // Every eager thread computes, and only the job queued behind them can tell

@@ -33,6 +33,13 @@
 //!      seen twice, but their thread is asleep at look after look). One asleep sample
 //!      alone never counts, so a cached `stat` that sleeps on a lock now and then does
 //!      not grow the pool;
+//!    - *waiting*: asleep in a futex wait, for another thread of this process (a
+//!      lock, a condition, a channel), where the census can tell (Linux). That counts
+//!      as asleep-stuck only once the same job has waited at every look for
+//!      [`LONG_WAIT`] and no job started or finished meanwhile: a lock is held for
+//!      a moment, or taken by others again and again (more threads would wait for
+//!      the same lock), while jobs that wait for each other stop the pool and need
+//!      more threads to meet;
 //!    - *long*: running one job for [`LONG_JOB`], so the jobs queued behind it would
 //!      otherwise wait for its whole run;
 //!    - a thread whose state cannot be read (*unknown*) is treated as computing:
@@ -60,7 +67,7 @@
 //!    threads a burst started are the ones that go once the burst is over.
 //!
 //! The states come from a *sleep census* (`watch.rs`): on Linux each thread's state
-//! in `/proc/self/task` (`R` running, anything else asleep); without `/proc` (other
+//! in `/proc/self/task` (running; waiting in a futex; asleep in any other call); without `/proc` (other
 //! systems, or [`PoolBuilder::sleep_census`](super::PoolBuilder::sleep_census) off),
 //! each thread's CPU clock over windows of a few milliseconds (under 3 % of the
 //! wall time: asleep). Until a thread's first window closes it is unknown, so that
@@ -85,6 +92,17 @@ use std::time::{Duration, Instant};
 /// never counts; short enough that a small job queued behind a long hash waits
 /// tens of milliseconds, not the hash's whole run.
 pub(super) const LONG_JOB: Duration = Duration::from_millis(50);
+
+/// A job that waits this long for another thread of this process (a futex: a lock,
+/// a condition, a channel), while no job starts or finishes for as long, counts as
+/// asleep, as one waiting for I/O does at once.
+/// A lock's wait is short: its holder is computing, or was preempted for a
+/// scheduler slice (a few milliseconds); each thread started for it would only wait
+/// for the same lock (seen on a cached tree walk: pool threads asleep on the
+/// allocator's and the walk's locks grew the pool to 30-260 threads on 2 cores,
+/// and the caller's loop waited in their run queue). Jobs that wait for each other
+/// (a barrier) meet only on more threads, and get them after this long.
+pub(super) const LONG_WAIT: Duration = Duration::from_millis(20);
 
 /// The safety valve: while jobs wait and no thread has started or finished one for
 /// this long, a tick starts one thread, whatever the states (and starts the count
@@ -182,8 +200,12 @@ pub(super) fn on_take(view: TakeView) -> usize {
 pub(crate) enum RunState {
     /// On a core, or ready to run (`R`).
     Running,
-    /// Asleep in the kernel: on I/O, a slow `open`, a lock or a channel.
+    /// Asleep in the kernel: on I/O, a slow `open`; where the system cannot tell
+    /// (no futex census), also on a lock or a channel.
     Asleep,
+    /// Asleep in a futex wait: for another thread of this process (a lock, a
+    /// condition variable, a channel), not for a device or a server.
+    Waiting,
     /// The system would not say.
     Unknown,
 }
@@ -210,8 +232,10 @@ pub(super) struct Seen {
     stuck: bool,
     /// Threads were started on account of this job already.
     answered: bool,
-    /// Busy and asleep in the kernel at that look.
+    /// Busy and asleep in the kernel at that look (not in a futex wait).
     asleep: bool,
+    /// Since when it has been waiting in a futex in this job, at every look.
+    waiting_since: Option<Instant>,
 }
 
 /// One look at the pool's threads.
@@ -219,19 +243,29 @@ pub(super) struct Seen {
 pub(super) struct Census {
     /// Threads that exist.
     pub(super) threads: usize,
-    /// Busy threads asleep in the kernel, stuck or not.
+    /// Busy threads asleep in the kernel, stuck or not, and those waiting for
+    /// another thread for [`LONG_WAIT`] (not those waiting less).
     pub(super) asleep: usize,
+    /// Busy threads waiting for another thread, for less than [`LONG_WAIT`].
+    pub(super) waiting: usize,
     /// Busy threads running.
     pub(super) computing: usize,
-    /// Asleep threads stuck (asleep at the last look too) and not answered yet.
+    /// Asleep threads stuck (asleep at the last look too, or waiting for another
+    /// thread for [`LONG_WAIT`]) and not answered yet.
     pub(super) asleep_stuck: usize,
     /// Running threads on one job for [`LONG_JOB`] and not answered yet.
     pub(super) long: usize,
 }
 
 /// Classifies each thread of `samples` against `last_seen` (see rule 2), and
-/// replaces `last_seen` with this look.
-pub(super) fn look(samples: &[Sample], last_seen: &mut Vec<Seen>, now: Instant) -> Census {
+/// replaces `last_seen` with this look. `stalled_for`: how long no thread has
+/// started or finished a job.
+pub(super) fn look(
+    samples: &[Sample],
+    last_seen: &mut Vec<Seen>,
+    now: Instant,
+    stalled_for: Duration,
+) -> Census {
     let mut census = Census {
         threads: samples.len(),
         ..Census::default()
@@ -248,6 +282,7 @@ pub(super) fn look(samples: &[Sample], last_seen: &mut Vec<Seen>, now: Instant) 
             answered: same_job.is_some_and(|seen| seen.answered),
             stuck: false,
             asleep: false,
+            waiting_since: None,
         };
         let on_one_job_for = now.saturating_duration_since(entry.since);
         let busy = sample.steps % 2 == 1;
@@ -262,6 +297,26 @@ pub(super) fn look(samples: &[Sample], last_seen: &mut Vec<Seen>, now: Instant) 
                 if (same_job.is_some() || slept_before) && !entry.answered {
                     entry.stuck = true;
                     census.asleep_stuck += 1;
+                }
+            }
+            Some(RunState::Waiting) => {
+                // Waiting for another thread of this process: a lock held a moment
+                // (a preempted holder, the allocator's arena) is no reason for a
+                // thread, nor a lock others keep taking (an unfair lock starves a
+                // waiter for as long as they do); only a wait of LONG_WAIT in one
+                // job while no job started or finished counts: jobs waiting for
+                // each other, which only more threads can meet.
+                let since = same_job.and_then(|seen| seen.waiting_since).unwrap_or(now);
+                entry.waiting_since = Some(since);
+                let waited = now.saturating_duration_since(since);
+                if waited < LONG_WAIT || stalled_for < LONG_WAIT {
+                    census.waiting += 1;
+                } else {
+                    census.asleep += 1;
+                    if !entry.answered {
+                        entry.stuck = true;
+                        census.asleep_stuck += 1;
+                    }
                 }
             }
             // Unknown is treated as computing: it never counts as asleep.
@@ -339,6 +394,7 @@ mod tests {
     const RUN: Option<RunState> = Some(RunState::Running);
     const SLEEP: Option<RunState> = Some(RunState::Asleep);
     const UNKNOWN: Option<RunState> = Some(RunState::Unknown);
+    const WAIT: Option<RunState> = Some(RunState::Waiting);
 
     /// A look: milliseconds since the first, and `(steps, state)` of threads 0, 1, ...
     type Looks<'a> = &'a [(u64, &'a [(usize, Option<RunState>)])];
@@ -425,6 +481,11 @@ mod tests {
     /// threads 0, 1, ..., and returns how many threads each look's tick starts,
     /// with `queued` jobs waiting and `alive` = the number of threads.
     fn ticks(queued: usize, looks: Looks<'_>) -> Vec<usize> {
+        ticks_with(queued, looks, false)
+    }
+
+    /// [`ticks`], and with `stalled` no job started or finished since the first look.
+    fn ticks_with(queued: usize, looks: Looks<'_>, stalled: bool) -> Vec<usize> {
         let start = Instant::now();
         let mut last_seen = Vec::new();
         looks
@@ -436,7 +497,11 @@ mod tests {
                     .map(|(id, &(steps, state))| Sample { id, steps, state })
                     .collect();
                 let now = start + Duration::from_millis(*ms);
-                let census = look(&samples, &mut last_seen, now);
+                let stalled_for = match stalled {
+                    true => now - start,
+                    false => Duration::ZERO,
+                };
+                let census = look(&samples, &mut last_seen, now, stalled_for);
                 let view = TickView {
                     queued,
                     optional_queued: 0,
@@ -444,7 +509,7 @@ mod tests {
                     alive: samples.len(),
                     max_threads: 512,
                     cores: 2,
-                    stalled_for: Duration::ZERO,
+                    stalled_for,
                 };
                 let started = on_tick(view, &census);
                 if started > 0 {
@@ -466,6 +531,69 @@ mod tests {
             ),
             [0, 0]
         );
+    }
+
+    #[test]
+    fn short_waits_for_a_lock_never_grow_the_pool() {
+        // A cached walk on 2 threads: one holds a lock (or was preempted holding
+        // it), the other waits for it, at look after look, on new jobs and on one.
+        let looks: Looks<'_> = &[
+            (0, &[(1, RUN), (1, WAIT)]),
+            (1, &[(3, WAIT), (3, WAIT)]),
+            (2, &[(5, WAIT), (3, WAIT)]),
+            (LONG_WAIT.as_millis() as u64 - 1, &[(5, RUN), (3, WAIT)]),
+        ];
+        assert_eq!(ticks(300, looks), [0, 0, 0, 0]);
+        // A waiter starved by an unfair lock that the other thread keeps taking:
+        // the same job waiting look after look while jobs finish.
+        let starved: Looks<'_> = &[
+            (0, &[(1, WAIT), (1, RUN)]),
+            (10, &[(1, WAIT), (31, RUN)]),
+            (30, &[(1, WAIT), (91, RUN)]),
+            (60, &[(1, WAIT), (181, WAIT)]),
+        ];
+        assert_eq!(ticks(300, starved), [0, 0, 0, 0]);
+        // The same looks with the waits taken for sleeps in the kernel (a census
+        // that cannot tell them apart) grew it at once.
+        let as_sleeps: Looks<'_> = &[
+            (0, &[(1, RUN), (1, SLEEP)]),
+            (1, &[(3, SLEEP), (3, SLEEP)]),
+            (2, &[(5, SLEEP), (3, SLEEP)]),
+            (LONG_WAIT.as_millis() as u64 - 1, &[(5, RUN), (3, SLEEP)]),
+        ];
+        assert_ne!(ticks(300, as_sleeps), [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_wait_as_long_as_long_wait_in_one_job_counts_as_asleep() {
+        // Jobs that wait for each other (a barrier): each thread waits in its job
+        // at every look and no job starts or finishes; at LONG_WAIT they are
+        // asleep, and every thread is.
+        let long = LONG_WAIT.as_millis() as u64;
+        let looks: Looks<'_> = &[
+            (0, &[(1, WAIT), (1, WAIT)]),
+            (long / 2, &[(1, WAIT), (1, WAIT)]),
+            (long, &[(1, WAIT), (1, WAIT)]),
+            // Answered: not again for the same jobs.
+            (long + 1, &[(1, WAIT), (1, WAIT)]),
+        ];
+        assert_eq!(ticks_with(300, looks, true), [0, 0, 300, 0]);
+        // The same waits while jobs start and finish elsewhere: no thread.
+        assert_eq!(ticks(300, looks), [0, 0, 0, 0]);
+        // A wait that was interrupted (the job ran between two looks) starts again.
+        let looks: Looks<'_> = &[
+            (0, &[(1, WAIT), (1, RUN)]),
+            (long / 2, &[(1, RUN), (1, RUN)]),
+            (long, &[(1, WAIT), (1, RUN)]),
+        ];
+        assert_eq!(ticks_with(300, looks, true), [0, 0, 0]);
+        // Beside a thread computing one long job: two for the waiter, as for a
+        // sleeper.
+        let looks: Looks<'_> = &[(0, &[(1, WAIT), (1, RUN)]), (long, &[(1, WAIT), (1, RUN)])];
+        assert_eq!(ticks_with(300, looks, true), [0, STARTS_PER_ASLEEP_STUCK]);
+        // A sleep in the kernel after a wait in the last job is not "asleep twice".
+        let looks: Looks<'_> = &[(0, &[(1, WAIT), (1, RUN)]), (1, &[(3, SLEEP), (3, RUN)])];
+        assert_eq!(ticks(300, looks), [0, 0]);
     }
 
     #[test]

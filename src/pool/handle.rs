@@ -272,7 +272,7 @@ impl Pool {
         let samples = self.inner.samples(None);
         samples
             .iter()
-            .filter(|sample| sample.state == Some(RunState::Asleep))
+            .filter(|sample| matches!(sample.state, Some(RunState::Asleep | RunState::Waiting)))
             .count()
     }
 

@@ -32,8 +32,9 @@
 //!   descriptor outside the budget, well inside the headroom the default budget
 //!   leaves under `RLIMIT_NOFILE`.
 //!
-//! Limit: a thread waiting on a contended lock looks like one waiting on I/O (both
-//! sleep), so lock-bound jobs still grow the pool, as any blocking pool would.
+//! A thread waiting on a lock is told from one waiting on I/O where the system says
+//! which call a thread sleeps in (Linux: a futex wait is `Waiting`); elsewhere both
+//! are asleep, and lock-bound jobs grow the pool, as any blocking pool's would.
 //!
 //! Under loom the pool starts every thread eagerly (`eager_threads == max_threads`),
 //! so the watcher never runs in a model: its decisions depend on timing and on
@@ -116,10 +117,10 @@ impl Progress {
 }
 
 #[cfg(not(loom))]
-/// The state of kernel thread `tid` of this process: `Running` for state `R`,
-/// `Asleep` for any other (in practice `S`, interruptible, e.g. a futex or a slow
-/// `open`, or `D`, uninterruptible, e.g. NFS or disk I/O), `Unknown` when it cannot
-/// be read (no `/proc`, or `census` off).
+/// The state of kernel thread `tid` of this process: `Running` on a core or ready
+/// for one, `Waiting` asleep in a futex (a lock, a condition, a channel: another
+/// thread of this process), `Asleep` in any other call (a slow `open`, NFS or disk
+/// I/O), `Unknown` when it cannot be read (no `/proc`, or `census` off).
 pub(super) fn sample_state(tid: usize, census: bool) -> RunState {
     if !census {
         return RunState::Unknown;
@@ -128,6 +129,7 @@ pub(super) fn sample_state(tid: usize, census: bool) -> RunState {
     match sys::thread_state(tid) {
         sys::ThreadState::Running => RunState::Running,
         sys::ThreadState::Asleep => RunState::Asleep,
+        sys::ThreadState::Waiting => RunState::Waiting,
         sys::ThreadState::Unknown => RunState::Unknown,
     }
 }
@@ -188,13 +190,14 @@ impl Inner {
             drop(sleep);
             let samples = this.samples(Some(&mut clocks));
             let now = Instant::now();
-            let census = growth::look(&samples, &mut last_seen, now);
             let steps = samples
                 .iter()
                 .fold(0usize, |sum, sample| sum.wrapping_add(sample.steps));
             if steps != progress.0 {
                 progress = (steps, now);
             }
+            let stalled_for = now.saturating_duration_since(progress.1);
+            let census = growth::look(&samples, &mut last_seen, now, stalled_for);
             sleep = lock(&this.sleep);
             idle_deadline = Instant::now() + this.config.idle_timeout;
             let view = TickView {
@@ -204,7 +207,7 @@ impl Inner {
                 alive: sleep.alive,
                 max_threads: this.config.max_threads,
                 cores: this.eager_threads,
-                stalled_for: now.saturating_duration_since(progress.1),
+                stalled_for,
             };
             if view.queued == 0 {
                 // Drained: wait for the next time every thread is busy.

@@ -8,7 +8,7 @@
 //!
 //! | what | Linux | macOS, FreeBSD, other Unix | Windows |
 //! |---|---|---|---|
-//! | a pool thread's state, for the watcher | `/proc/self/task/<tid>/stat` | unknown | unknown |
+//! | a pool thread's state, for the watcher | `/proc/self/task/<tid>/syscall` (`stat` where that is unreadable) | unknown | unknown |
 //! | a thread's CPU time (the watcher's census without `/proc`) | `pthread_getcpuclockid` | FreeBSD the same; macOS `thread_info` | `GetThreadTimes` (in 15.6 ms steps) |
 //! | the limit the default budget is sized from | soft `RLIMIT_NOFILE` | the same; macOS at most `OPEN_MAX` | `WINDOWS_HANDLE_LIMIT` (8192) |
 //! | close | `close(2)`; `EINTR` means closed | the same (see [`close_file`]) | `CloseHandle` |
@@ -59,8 +59,12 @@ pub(crate) enum ThreadState {
     /// On a core, or waiting for one (Linux state `R`): computing.
     Running,
     /// Asleep in the kernel: on I/O (`D`), or interruptibly (`S`: a slow `open`, a
-    /// futex, a pipe).
+    /// pipe), in any call but a futex wait.
     Asleep,
+    /// Asleep in a futex wait: for another thread of this process (a lock, a
+    /// condition variable, a channel), not for a device or a server. Linux only;
+    /// elsewhere such a thread is [`Asleep`](ThreadState::Asleep) or unknown.
+    Waiting,
     /// The system would not say (no `/proc`, no thread id, a read that failed).
     /// Neither running nor asleep.
     Unknown,
