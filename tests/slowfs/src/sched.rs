@@ -6,8 +6,8 @@
 //! [`Scheduler::submit`]. A request either takes one of the `concurrency` slots at once
 //! (its deadline is now + its kind's latency) or waits in line for one, as requests do
 //! for an NFS server's threads. One timer thread sleeps until the earliest deadline,
-//! answers every request that is due, frees their slots and starts the waiting ones'
-//! latency. So thousands of requests can be in flight without a thread each.
+//! frees the slots of every request that is due, starts the waiting ones' latency and
+//! then writes the due answers. So thousands of requests can be in flight without a thread each.
 //!
 //! Invariants:
 //! - `in_service <= concurrency` (except after a concurrency decrease, until enough
@@ -488,16 +488,19 @@ impl Scheduler {
                 };
                 ready.push(timed);
             }
+            // The freed slots' waiting requests start their latency now, before the
+            // answers are written: writing a batch takes the timer a few hundred
+            // microseconds (one write to /dev/fuse each), which would otherwise hold
+            // every slot of the batch that much longer than its latency (measured on
+            // the walk's 5 ms mount: 280 µs a batch of 19, so 256 slots served 11 %
+            // fewer requests a second than latency and slots allow).
+            state.in_service -= ready.len();
+            self.promote(&mut state, now);
             drop(state);
-            let finished = ready.len();
             for timed in ready.drain(..) {
                 self.answer(timed.kind, timed.answer);
             }
             state = lock(&self.state);
-            state.in_service -= finished;
-            // The freed slots' waiting requests start their latency now (the time the
-            // answers were written), as a server thread picks the next request.
-            self.promote(&mut state, Instant::now());
         }
     }
 
