@@ -9,8 +9,11 @@
 //! default `/var/tmp/aopen-tree-compare`; made by that example); a slow FUSE mount
 //! (`aopen-slowfs`, 64 × 64 files, 256 requests served at once) at 1 and 5 ms a
 //! request, where the ideal is the requests aopen's walk made × the latency / 256.
-//! One process, the walkers side by side, interleaved, median of 3 (a walker whose
-//! first run takes over [`SLOW_RUN`] runs once). `--variants`: the ways to get a
+//! One process, the walkers side by side, interleaved: [`CACHED_RUNS`] rounds on a
+//! cached tree, [`RUNS`] on the slow mount (a walker whose first run takes over
+//! [`SLOW_RUN`] runs once). Times are medians; each ratio between two walkers is the
+//! median of their ratios within a round, so a round the machine slowed for both
+//! counts once, and each run's time is shown in order. `--variants`: the ways to get a
 //! `std::fs::Metadata` for each entry of `/usr`, on one thread.
 
 use std::io;
@@ -21,8 +24,10 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
-/// Repetitions per walker and tree.
+/// Rounds per walker on the slow mount.
 const RUNS: usize = 3;
+/// Rounds per walker on a cached tree: cheaper, and noisier from round to round.
+const CACHED_RUNS: usize = 5;
 /// A walker whose first run took longer than this runs only once.
 const SLOW_RUN: Duration = Duration::from_secs(15);
 /// Directories the `tokio::fs` recursion lists at once.
@@ -157,14 +162,34 @@ fn async_walkdir_walk(root: &Path) -> usize {
 struct Row {
     name: &'static str,
     median: Duration,
-    runs: usize,
+    /// Each run's time, in the order they ran.
+    times: Vec<Duration>,
     entries: usize,
+}
+
+impl Row {
+    /// This walker's time over `base`'s: the median of the ratios of the runs made
+    /// in the same round (so a round the machine made slower for both counts as
+    /// one), or of the medians when one of them ran only once.
+    fn ratio(&self, base: &Row) -> f64 {
+        if self.times.len() != base.times.len() || self.times.len() < 2 {
+            return self.median.as_secs_f64() / base.median.as_secs_f64();
+        }
+        let mut ratios: Vec<f64> = self
+            .times
+            .iter()
+            .zip(&base.times)
+            .map(|(own, base)| own.as_secs_f64() / base.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    }
 }
 
 /// Runs every walker on `root`, interleaved, and prints the table. A cached tree is
 /// walked once first, to warm the cache; the slow mount (`ideal` given) is not: its
 /// kernel side caches nothing, and a std walk of it takes 48 s at 5 ms.
-fn table(title: &str, root: &Path, ideal: Option<&dyn Fn() -> Duration>) {
+fn table(title: &str, root: &Path, runs: usize, ideal: Option<&dyn Fn() -> Duration>) {
     if ideal.is_none() {
         std_walk(root);
     }
@@ -173,7 +198,7 @@ fn table(title: &str, root: &Path, ideal: Option<&dyn Fn() -> Duration>) {
     // `AOPEN_WALKERS=aopen,ignore`: only the walkers whose names start so.
     let only = std::env::var("AOPEN_WALKERS").unwrap_or_default();
     let chosen = |name: &str| only.is_empty() || only.split(',').any(|w| name.starts_with(w));
-    for run in 0..RUNS {
+    for run in 0..runs {
         for (i, (name, walker)) in WALKERS.iter().enumerate() {
             if !chosen(name) || (run > 0 && times[i][0] > SLOW_RUN) {
                 continue;
@@ -188,11 +213,12 @@ fn table(title: &str, root: &Path, ideal: Option<&dyn Fn() -> Duration>) {
         .zip(times.iter_mut().zip(&entries))
         .filter(|(_, (times, _))| !times.is_empty())
         .map(|((name, _), (times, &entries))| {
-            times.sort();
+            let mut sorted = times.clone();
+            sorted.sort();
             Row {
                 name,
-                median: times[times.len() / 2],
-                runs: times.len(),
+                median: sorted[sorted.len() / 2],
+                times: times.clone(),
                 entries,
             }
         })
@@ -201,32 +227,36 @@ fn table(title: &str, root: &Path, ideal: Option<&dyn Fn() -> Duration>) {
     let peers = || rows.iter().filter(|row| !row.name.starts_with("aopen"));
     let ignore = peers()
         .find(|row| row.name.starts_with("ignore"))
-        .map_or(rows[0].median, |row| row.median);
-    let fastest_peer = peers().map(|row| row.median).min().unwrap_or(ignore);
+        .unwrap_or(&rows[0]);
+    let fastest_peer = peers().min_by_key(|row| row.median).unwrap_or(ignore);
     println!("\n### {title}\n");
     println!(
-        "| walker | entries | median of {RUNS} | vs ignore | vs fastest peer |{}",
+        "| walker | entries | median of {runs} | each run, in order | vs ignore | vs fastest peer |{}",
         if ideal.is_some() { " vs ideal |" } else { "" }
     );
     println!(
-        "|---|--:|--:|--:|--:|{}",
+        "|---|--:|--:|--:|--:|--:|{}",
         if ideal.is_some() { "--:|" } else { "" }
     );
+    let ms = |time: &Duration| format!("{:.0}", time.as_secs_f64() * 1e3);
     for row in &rows {
-        let ratio = |base: Duration| row.median.as_secs_f64() / base.as_secs_f64();
-        let runs = if row.runs < RUNS {
-            format!(" ({} run)", row.runs)
+        let once = if row.times.len() < runs {
+            format!(" ({} run)", row.times.len())
         } else {
             String::new()
         };
-        let vs_ideal = ideal.map_or(String::new(), |ideal| format!(" {:.2}× |", ratio(ideal)));
+        let each: Vec<String> = row.times.iter().map(ms).collect();
+        let vs_ideal = ideal.map_or(String::new(), |ideal| {
+            format!(" {:.2}× |", row.median.as_secs_f64() / ideal.as_secs_f64())
+        });
         println!(
-            "| {} | {} | {:.1} ms{runs} | {:.2}× | {:.2}× |{vs_ideal}",
+            "| {} | {} | {:.1} ms{once} | {} | {:.2}× | {:.2}× |{vs_ideal}",
             row.name,
             row.entries,
             row.median.as_secs_f64() * 1e3,
-            ratio(ignore),
-            ratio(fastest_peer)
+            each.join(", "),
+            row.ratio(ignore),
+            row.ratio(fastest_peer)
         );
     }
     if let Some(ideal) = ideal {
@@ -307,7 +337,7 @@ fn fuse_tables() {
             latency * requests / FUSE_CONCURRENCY as u32
         };
         let title = format!("Slow FUSE mount, {FUSE_DIRS} × {FUSE_FILES} files, {ms} ms a request, {FUSE_CONCURRENCY} served at once");
-        table(&title, fs.root(), Some(&ideal));
+        table(&title, fs.root(), RUNS, Some(&ideal));
     }
 }
 
@@ -395,7 +425,7 @@ fn main() {
         variants(Path::new("/usr"));
     }
     if all || wants("--usr") {
-        table("/usr, warm cache", Path::new("/usr"), None);
+        table("/usr, warm cache", Path::new("/usr"), CACHED_RUNS, None);
     }
     if wants("--million") {
         let cache = std::env::var_os("AOPEN_TREE_CACHE").map_or_else(
@@ -403,7 +433,12 @@ fn main() {
             PathBuf::from,
         );
         match cache.join("a").is_dir() {
-            true => table("1,000 × 1,000 files, warm cache", &cache.join("a"), None),
+            true => table(
+                "1,000 × 1,000 files, warm cache",
+                &cache.join("a"),
+                CACHED_RUNS,
+                None,
+            ),
             false => println!("\nno million-file tree: make it with `cargo run --release --example tree_compare -- --million`"),
         }
     }
