@@ -264,7 +264,10 @@ impl PoolBuilder {
     ///
     /// With it, the pool grows past one thread per core as soon as its threads are
     /// seen asleep in the kernel at two looks in a row (a fraction of a
-    /// millisecond), and never for jobs that compute, however loaded the machine.
+    /// millisecond), and never for jobs that compute, however loaded the machine;
+    /// a thread asleep in a futex wait (a lock, a condition, a channel: waiting for
+    /// another thread, not for I/O) counts only after 20 ms in one job while no job
+    /// started or finished (jobs that wait for each other).
     /// Off, it uses what other systems get: each thread's CPU clock between two looks
     /// over a few milliseconds (less than 3 % of the wall time: asleep). That sees a
     /// sleeping thread a few milliseconds later, and takes a thread preempted on a
