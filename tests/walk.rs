@@ -28,7 +28,8 @@ use std::thread;
 use std::time::Duration;
 
 use aopen::fs::{
-    PathError, Walk, WalkEntry, WalkOptions, COOP_BUDGET, MAX_BUFFERED_ENTRIES, STAT_CHUNK,
+    PathError, Walk, WalkEntry, WalkOptions, COOP_BUDGET, MAX_BUFFERED_ENTRIES, MAX_DIRS_IN_FLIGHT,
+    STAT_CHUNK,
 };
 use aopen::{LocalExecutor, Pool};
 use common::{fault_shim, fds_where, pool, rerun_test, tempdir, yield_now};
@@ -733,6 +734,71 @@ fn a_sorted_walk_reads_the_directory_it_waits_for_even_with_its_buffer_full() {
         })
     });
     assert_eq!(entries, expected);
+}
+
+#[test]
+fn a_consumer_that_reads_slowly_holds_back_the_walk() {
+    // A consumer slower than the walk: a burst of entries, then it waits until every
+    // job the walk started is done, again and again. Each burst (COOP_BUDGET
+    // entries, more than the walk hands out between two looks at its mailbox) lets
+    // the walk take in what finished and start directories, so without
+    // back-pressure it reads on, up to MAX_DIRS_IN_FLIGHT directories a burst, and
+    // holds the whole tree after a few bursts.
+    const DIRS: usize = 2_000;
+    const FILES: usize = 20;
+    const BURSTS: usize = 20;
+    // In memory where it can be: this machine's /tmp took 750 µs a file.
+    let shm = std::path::Path::new("/dev/shm");
+    let guard = match shm.is_dir() {
+        true => tempfile::tempdir_in(shm),
+        false => tempfile::tempdir(),
+    }
+    .unwrap();
+    let root = guard.path().to_path_buf();
+    for d in 0..DIRS {
+        let dir = root.join(format!("d{d:04}"));
+        std::fs::create_dir(&dir).unwrap();
+        for f in 0..FILES {
+            std::fs::File::create(dir.join(format!("f{f:02}"))).unwrap();
+        }
+    }
+    let total = 1 + DIRS * (1 + FILES);
+    let pool = pool(4, 512);
+    let jobs_done = || {
+        common::wait_for("the walk's jobs to finish", || {
+            let stats = pool.stats();
+            match stats.threads_busy == 0 && stats.jobs_queued == 0 {
+                true => Ok(()),
+                false => Err(format!("{stats:?}")),
+            }
+        })
+    };
+    let mut walk = WalkOptions::new().pool(&pool).metadata(false).walk(&root);
+    let handed_out = BURSTS * COOP_BUDGET;
+    for _ in 0..BURSTS {
+        for _ in 0..COOP_BUDGET {
+            aopen::block_on(walk.next_entry()).unwrap().unwrap();
+        }
+        jobs_done();
+    }
+    let progress = walk.progress();
+    let read = (progress.dirs + progress.files) as usize;
+    // Handed out; at most MAX_BUFFERED_ENTRIES waiting when the walk stopped
+    // starting directories; and the directories in flight then, each read whole.
+    let bound = handed_out + MAX_BUFFERED_ENTRIES + MAX_DIRS_IN_FLIGHT * (1 + FILES);
+    assert!(
+        read <= bound && read < total,
+        "{read} of {total} entries read while {handed_out} were handed out (bound {bound})"
+    );
+    // And it goes on when read again.
+    let rest = common::within(Duration::from_secs(120), move || {
+        let mut rest = 0;
+        while aopen::block_on(walk.next_entry()).unwrap().is_some() {
+            rest += 1;
+        }
+        rest
+    });
+    assert_eq!(handed_out + rest, total);
 }
 
 /// Runs `walk` to its end while `fs` holds requests (`holds`: kinds, each in one
