@@ -125,7 +125,7 @@ pub(super) fn sample_state(tid: usize, census: bool) -> RunState {
     if !census {
         return RunState::Unknown;
     }
-    // `/proc/self/task/<tid>/stat` and `wchan` on Linux; unknown elsewhere (`sys/`).
+    // `/proc/self/task/<tid>/wchan` (or `stat`) on Linux; unknown elsewhere (`sys/`).
     match sys::thread_state(tid) {
         sys::ThreadState::Running => RunState::Running,
         sys::ThreadState::Asleep => RunState::Asleep,

@@ -1,10 +1,11 @@
 //! Linux only: what the kernel tells about each thread of this process.
 //!
-//! The pool watcher reads what a thread is doing from `/proc/self/task/<tid>/stat`
-//! (the sleep census: running or asleep) and, for a thread asleep, from
-//! `/proc/self/task/<tid>/wchan` (where in the kernel), so that a thread asleep in a
-//! futex (waiting for another thread: a lock, a condition, a channel) is told from
-//! one asleep on I/O. Other systems have neither (`sys/mod.rs`).
+//! The pool watcher reads what a thread is doing from `/proc/self/task/<tid>/wchan`
+//! (the sleep census: where in the kernel it sleeps, if it does), so that a thread
+//! asleep in a futex (waiting for another thread: a lock, a condition, a channel) is
+//! told from one asleep on I/O; from `/proc/self/task/<tid>/stat` (running or
+//! asleep) on a kernel that does not name sleeps. Other systems have neither
+//! (`sys/mod.rs`).
 
 use std::io::Read;
 
@@ -31,28 +32,38 @@ const STAT_PREFIX: usize = 128;
 /// function a thread sleeps in (`futex_wait_queue`, `futex_do_wait`, ...).
 const WCHAN_PREFIX: usize = 64;
 
-/// The state of thread `tid` of this process, from the third field of
-/// `/proc/self/task/<tid>/stat`: `R` is [`ThreadState::Running`] (on a core or ready
-/// for one); any other state (`S`, `D`) is asleep, and then
-/// `/proc/self/task/<tid>/wchan` says where: in a futex wait (a kernel function
-/// named `futex_*`) [`ThreadState::Waiting`], anywhere else, or where the kernel
-/// will not say (a kernel without symbols gives `0` for every thread)
-/// [`ThreadState::Asleep`]; `0` from a kernel that gave names before (a thread
-/// that has just gone to sleep and is still on its run queue) is
-/// [`ThreadState::Unknown`]. A file that cannot be read (no `/proc`, a thread that
-/// exited, `tid` 0) is [`ThreadState::Unknown`].
+/// The state of thread `tid` of this process, from `/proc/self/task/<tid>/wchan`,
+/// the kernel function it sleeps in: a futex wait (a function named `futex_*`) is
+/// [`ThreadState::Waiting`], any other [`ThreadState::Asleep`], and `0`, not asleep,
+/// [`ThreadState::Running`] (on a core or ready for one; also a thread that went to
+/// sleep a moment ago and is still on its run queue, which EEVDF keeps there until
+/// its turn: seen for 14 % of the looks at threads waiting for a contended lock,
+/// 0.5 % of those at threads waiting on a slow FUSE mount).
+///
+/// A kernel without symbols says `0` for every thread, so until a `wchan` has given
+/// a name the state comes from the third field of `/proc/self/task/<tid>/stat` (`R`
+/// running, any other asleep), and `wchan` is read only for a thread asleep; the
+/// same when `wchan` cannot be read. Neither readable (no `/proc`, a thread that
+/// exited, `tid` 0): [`ThreadState::Unknown`].
 ///
 /// Not `/proc/self/task/<tid>/syscall`, which names the call directly: reading it
-/// waits until the thread is off its run queue, and a thread that has just gone to
-/// sleep may stay queued for a while (EEVDF's delayed dequeue), so the read slept a
-/// whole clock tick (4 ms) now and then, in the watcher, and in a loop that calls
-/// [`Pool::stats`](crate::Pool::stats). Both files read here answer at once.
+/// waits until the thread is off its run queue, so the read slept a whole clock
+/// tick (4 ms) now and then, in the watcher, and in a loop that calls
+/// [`Pool::stats`](crate::Pool::stats). `wchan` and `stat` answer at once.
 ///
-/// Opens a file or two for a moment: one descriptor outside the budget at a time,
-/// well inside the headroom the default budget leaves.
+/// Opens a file (two while the kernel has not named a sleep yet) for a moment: one
+/// descriptor outside the budget at a time, well inside the headroom the default
+/// budget leaves.
 pub(crate) fn thread_state(tid: usize) -> ThreadState {
     if tid == 0 {
         return ThreadState::Unknown;
+    }
+    if WCHAN_NAMES.load(Ordering::Relaxed) != 0 {
+        match read_wchan(tid) {
+            Some(Some(futex)) => return futex_or_asleep(futex),
+            Some(None) => return ThreadState::Running,
+            None => {} // unreadable: ask `stat`
+        }
     }
     let mut stat = [0u8; STAT_PREFIX];
     let state = match read_prefix(&format!("/proc/self/task/{tid}/stat"), &mut stat) {
@@ -62,35 +73,39 @@ pub(crate) fn thread_state(tid: usize) -> ThreadState {
     if state != ThreadState::Asleep {
         return state;
     }
+    match read_wchan(tid) {
+        Some(Some(futex)) => futex_or_asleep(futex),
+        _ => ThreadState::Asleep,
+    }
+}
+
+/// `wchan` of thread `tid`: `Some(Some(futex))` when it names a function (and
+/// whether that is a futex wait; the kernel names sleeps, from now on), `Some(None)`
+/// for `0`, `None` when unreadable.
+fn read_wchan(tid: usize) -> Option<Option<bool>> {
     let mut wchan = [0u8; WCHAN_PREFIX];
-    let Ok(len) = read_prefix(&format!("/proc/self/task/{tid}/wchan"), &mut wchan) else {
-        return ThreadState::Asleep;
-    };
+    let len = read_prefix(&format!("/proc/self/task/{tid}/wchan"), &mut wchan).ok()?;
     let mut wchan = &wchan[..len];
     while let [rest @ .., b'\n' | b' '] = wchan {
         wchan = rest;
     }
-    if wchan == b"0" {
-        // No name: the kernel has no symbols to give (then never any), or the
-        // thread is still on its run queue, having just gone to sleep (EEVDF keeps
-        // a thread that ran past its share queued until its turn; seen for 14 % of
-        // the looks at threads waiting for a contended lock, 0.5 % of those at
-        // threads waiting on a slow FUSE mount). Once names were seen, this is the
-        // second: where it sleeps is not known yet.
-        return match WCHAN_NAMES.load(Ordering::Relaxed) {
-            0 => ThreadState::Asleep,
-            _ => ThreadState::Unknown,
-        };
+    if wchan == b"0" || wchan.is_empty() {
+        return Some(None);
     }
     WCHAN_NAMES.store(1, Ordering::Relaxed);
-    match is_futex_wait(wchan) {
+    Some(Some(is_futex_wait(wchan)))
+}
+
+/// The state of a thread asleep in a futex wait or elsewhere.
+fn futex_or_asleep(futex: bool) -> ThreadState {
+    match futex {
         true => ThreadState::Waiting,
         false => ThreadState::Asleep,
     }
 }
 
 /// 1 once a `wchan` read gave a function's name: this kernel names where threads
-/// sleep, so a `0` means "not known yet", not "never known".
+/// sleep, so its `0` means "not asleep" (else it means "no symbols").
 static WCHAN_NAMES: HintUsize = HintUsize::new(0);
 
 /// Reads the start of the file at `path` into `buf`.

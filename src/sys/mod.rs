@@ -8,7 +8,7 @@
 //!
 //! | what | Linux | macOS, FreeBSD, other Unix | Windows |
 //! |---|---|---|---|
-//! | a pool thread's state, for the watcher | `/proc/self/task/<tid>/stat`, and `wchan` for a thread asleep (a futex wait or not) | unknown | unknown |
+//! | a pool thread's state, for the watcher | `/proc/self/task/<tid>/wchan` (`stat` where it names no sleeps) | unknown | unknown |
 //! | a thread's CPU time (the watcher's census without `/proc`) | `pthread_getcpuclockid` | FreeBSD the same; macOS `thread_info` | `GetThreadTimes` (in 15.6 ms steps) |
 //! | the limit the default budget is sized from | soft `RLIMIT_NOFILE` | the same; macOS at most `OPEN_MAX` | `WINDOWS_HANDLE_LIMIT` (8192) |
 //! | close | `close(2)`; `EINTR` means closed | the same (see [`close_file`]) | `CloseHandle` |
