@@ -213,12 +213,13 @@ fn table(title: &str, root: &Path, runs: usize, ideal: Option<&dyn Fn() -> Durat
         .zip(times.iter_mut().zip(&entries))
         .filter(|(_, (times, _))| !times.is_empty())
         .map(|((name, _), (times, &entries))| {
+            let times = std::mem::take(times);
             let mut sorted = times.clone();
             sorted.sort();
             Row {
                 name,
                 median: sorted[sorted.len() / 2],
-                times: times.clone(),
+                times,
                 entries,
             }
         })

@@ -59,11 +59,10 @@ pub(crate) fn thread_state(tid: usize) -> ThreadState {
         return ThreadState::Unknown;
     }
     if WCHAN_NAMES.load(Ordering::Relaxed) != 0 {
-        match read_wchan(tid) {
-            Some(Some(futex)) => return futex_or_asleep(futex),
-            Some(None) => return ThreadState::Running,
-            None => {} // unreadable: ask `stat`
+        if let Some(state) = wchan_state(tid) {
+            return state;
         }
+        // Unreadable: ask `stat`.
     }
     let mut stat = [0u8; STAT_PREFIX];
     let state = match read_prefix(&format!("/proc/self/task/{tid}/stat"), &mut stat) {
@@ -73,16 +72,18 @@ pub(crate) fn thread_state(tid: usize) -> ThreadState {
     if state != ThreadState::Asleep {
         return state;
     }
-    match read_wchan(tid) {
-        Some(Some(futex)) => futex_or_asleep(futex),
+    // Asleep: `wchan` can only say where (its `0` here means "no symbols").
+    match wchan_state(tid) {
+        Some(ThreadState::Waiting) => ThreadState::Waiting,
         _ => ThreadState::Asleep,
     }
 }
 
-/// `wchan` of thread `tid`: `Some(Some(futex))` when it names a function (and
-/// whether that is a futex wait; the kernel names sleeps, from now on), `Some(None)`
-/// for `0`, `None` when unreadable.
-fn read_wchan(tid: usize) -> Option<Option<bool>> {
+/// The state `wchan` of thread `tid` gives: a function's name is
+/// [`ThreadState::Waiting`] for a futex wait, else [`ThreadState::Asleep`] (and the
+/// kernel names sleeps, from now on); `0` is [`ThreadState::Running`]; `None` when
+/// unreadable.
+fn wchan_state(tid: usize) -> Option<ThreadState> {
     let mut wchan = [0u8; WCHAN_PREFIX];
     let len = read_prefix(&format!("/proc/self/task/{tid}/wchan"), &mut wchan).ok()?;
     let mut wchan = &wchan[..len];
@@ -90,18 +91,13 @@ fn read_wchan(tid: usize) -> Option<Option<bool>> {
         wchan = rest;
     }
     if wchan == b"0" || wchan.is_empty() {
-        return Some(None);
+        return Some(ThreadState::Running);
     }
     WCHAN_NAMES.store(1, Ordering::Relaxed);
-    Some(Some(is_futex_wait(wchan)))
-}
-
-/// The state of a thread asleep in a futex wait or elsewhere.
-fn futex_or_asleep(futex: bool) -> ThreadState {
-    match futex {
+    Some(match is_futex_wait(wchan) {
         true => ThreadState::Waiting,
         false => ThreadState::Asleep,
-    }
+    })
 }
 
 /// 1 once a `wchan` read gave a function's name: this kernel names where threads
