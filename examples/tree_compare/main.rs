@@ -32,6 +32,11 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// The ticker's period, and how often it prints a progress line.
 const TICK: Duration = Duration::from_millis(1);
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// How long the ticker runs alone first, to measure what this machine delays a
+/// ticker by with nothing else running: the floor the compare's figures stand on.
+const BASELINE: Duration = Duration::from_secs(1);
+/// Lateness past which a tick counts as late.
+const LATE: Duration = Duration::from_millis(2);
 /// Differences printed one per line; the rest are only counted.
 const MAX_SHOWN: usize = 20;
 
@@ -68,6 +73,11 @@ fn main() -> Result<()> {
     println!("comparing {} with {}", a.display(), b.display());
 
     let (executor, counts) = (LocalExecutor::new(), Rc::new(Counts::default()));
+    let baseline = Rc::new(Counts::default());
+    let idle = executor.spawn(ticker(baseline.clone()));
+    executor.run(aopen::sleep(BASELINE));
+    baseline.done.set(true);
+    executor.run(idle);
     let ticker = executor.spawn(ticker(counts.clone()));
     let start = Instant::now();
     let mut diffs = executor.run(compare(&a, &b, &counts));
@@ -84,6 +94,11 @@ fn main() -> Result<()> {
         status_field("VmHWM") as f64 / 1024.0,
         counts.peak_threads.get(),
         counts.worst_lateness.get()
+    );
+    println!("ticker during the compare: {}", counts.lateness_summary());
+    println!(
+        "ticker alone for {BASELINE:?} before it: {}",
+        baseline.lateness_summary()
     );
     println!("pool: {:?}", Pool::global().stats());
     // The same set, in any order: the walks hand differences out depth first by
@@ -109,7 +124,30 @@ struct Counts {
     errors: Cell<u64>,
     done: Cell<bool>,
     worst_lateness: Cell<Duration>,
+    /// Every tick's lateness, in order.
+    lateness: std::cell::RefCell<Vec<Duration>>,
     peak_threads: Cell<u64>,
+}
+
+impl Counts {
+    /// The ticks, how many were later than [`LATE`], and the 99th and 99.9th
+    /// percentile and worst lateness.
+    fn lateness_summary(&self) -> String {
+        let mut all = self.lateness.borrow().clone();
+        all.sort_unstable();
+        let at = |q: f64| {
+            let i = ((all.len() as f64 * q).ceil() as usize).clamp(1, all.len().max(1)) - 1;
+            all.get(i).copied().unwrap_or_default()
+        };
+        let late = all.iter().filter(|&&l| l > LATE).count();
+        format!(
+            "{} ticks, {late} later than {LATE:?}, p99 {:.2?}, p99.9 {:.2?}, worst {:.2?}",
+            all.len(),
+            at(0.99),
+            at(0.999),
+            all.last().copied().unwrap_or_default()
+        )
+    }
 }
 
 /// One side of the compare: its walk and the entry it is at.
@@ -220,6 +258,7 @@ async fn ticker(counts: Rc<Counts>) {
         let deadline = Instant::now() + TICK;
         aopen::sleep(TICK).await;
         let late = Instant::now().saturating_duration_since(deadline);
+        counts.lateness.borrow_mut().push(late);
         counts
             .worst_lateness
             .set(counts.worst_lateness.get().max(late));
