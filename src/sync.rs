@@ -70,10 +70,41 @@ pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexG
     }
 }
 
+/// Waits on `condvar` for at most `timeout`, ignoring poisoning (see [`lock`]).
+/// Whether it timed out is not said: callers look at the clock or their state.
+#[cfg(not(loom))]
+pub(crate) fn wait_timeout<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    timeout: std::time::Duration,
+) -> MutexGuard<'a, T> {
+    match condvar.wait_timeout(guard, timeout) {
+        Ok((guard, _)) => guard,
+        Err(poisoned) => poisoned.into_inner().0,
+    }
+}
+
+/// loom's `wait_timeout` never times out; models never rely on timeouts, so under
+/// loom a timed wait is a plain wait.
+#[cfg(loom)]
+pub(crate) fn wait_timeout<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    _timeout: std::time::Duration,
+) -> MutexGuard<'a, T> {
+    wait(condvar, guard)
+}
+
 /// std's `AtomicUsize` in both builds: for counters that only feed a heuristic (the
 /// pool watcher's view of each thread's progress) and synchronise nothing, so the
 /// models need not explore their interleavings.
 pub(crate) use std::sync::atomic::AtomicUsize as HintUsize;
+
+/// std's `AtomicU64` in both builds: the timer's earliest deadline, which executors
+/// read without the timer's lock (`time.rs`, which is not built under loom: its
+/// timed waits would never time out there).
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicU64;
 
 /// std's `OnceLock` in both builds: for process-wide facts computed once (the
 /// `FileType` of each `d_type`, `read_dir.rs`) that no model checks.

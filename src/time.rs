@@ -28,11 +28,26 @@
 //! The timer thread, once started, lives until the process exits; it sleeps on the
 //! condition variable while there is nothing to wait for.
 //!
+//! aopen's own executors ([`block_on`](crate::block_on),
+//! [`LocalExecutor`](crate::LocalExecutor)) do the timer thread's work on their
+//! thread as well: between polls they wake every sleep that is due ([`fire_due`]),
+//! and when they park they park only until the earliest deadline among the sleeps
+//! polled on their thread ([`local_deadline`]). A sleep polled there then fires on
+//! time whenever its
+//! executor's thread gets a core, instead of waiting for the timer thread to get
+//! one too: on 2 cores busy with pool threads the timer thread waited up to a clock
+//! tick (4 ms) twice a tick of a 1 ms ticker, once to learn the new deadline and once
+//! to fire it (`perf sched timehist`, `examples/tree_compare --million`). The timer
+//! thread stays, for sleeps polled by other executors and for an executor busy in a
+//! long poll. The earliest deadline is kept in an atomic ([`EARLIEST`]), so a turn
+//! with nothing due costs a load and a clock read, and no lock.
+//!
 //! Under `--cfg loom` this module is not compiled (loom's `Condvar::wait_timeout`
 //! never times out, and a global thread cannot outlive a model run).
 
 #![cfg(not(loom))]
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -40,7 +55,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::sync::{self, thread, Condvar, Mutex, MutexGuard};
+use crate::sync::{self, thread, AtomicU64, Condvar, Mutex, OnceLock, Ordering};
 
 /// The name of the global timer thread.
 const TIMER_THREAD_NAME: &str = "aopen-timer";
@@ -74,19 +89,121 @@ static TIMER: Mutex<TimerState> = Mutex::new(TimerState {
 /// Where the timer thread waits; notified when a new earliest deadline arrives.
 static TIMER_CONDVAR: Condvar = Condvar::new();
 
+/// [`EARLIEST`] when the timer has no entries.
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// The earliest deadline among the timer's entries, in nanoseconds after [`epoch`]
+/// (rounded up), or [`NO_DEADLINE`]. Written under [`TIMER`]'s lock after every change
+/// to the entries ([`publish_earliest`]); read without it by executors. Relaxed: a
+/// stale value only makes an executor look again a turn later, or park until a later
+/// deadline than it could have (the timer thread still fires that sleep); an
+/// executor always sees the deadlines its own thread registered.
+static EARLIEST: AtomicU64 = AtomicU64::new(NO_DEADLINE);
+
+/// The instant [`EARLIEST`] counts from: the first time one was needed, which is no
+/// later than the first registration, so every registered deadline is after it.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// `at` as nanoseconds after [`epoch`], rounded down (0 for an instant before it).
+fn nanos_after_epoch(at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(epoch()).as_nanos();
+    u64::try_from(nanos).unwrap_or(NO_DEADLINE - 1)
+}
+
+/// Stores the first entry's deadline in [`EARLIEST`]; called with the lock held.
+fn publish_earliest(state: &TimerState) {
+    let earliest = state
+        .entries
+        .keys()
+        .next()
+        .map_or(NO_DEADLINE, |&(deadline, _)| {
+            // Rounded up, so "due" (the clock rounded down reaching it) is never early.
+            nanos_after_epoch(deadline)
+                .saturating_add(1)
+                .min(NO_DEADLINE - 1)
+        });
+    EARLIEST.store(earliest, Ordering::Relaxed);
+}
+
+/// Removes the entries due at `now` and returns their wakers, to wake with the lock
+/// released.
+fn take_expired(state: &mut TimerState, now: Instant) -> Vec<Waker> {
+    let mut expired = Vec::new();
+    while let Some(entry) = state.entries.first_entry() {
+        if entry.key().0 > now {
+            break;
+        }
+        expired.push(entry.remove());
+    }
+    if !expired.is_empty() {
+        publish_earliest(state);
+    }
+    expired
+}
+
+/// Wakes every sleep whose deadline has passed, on the calling thread: the timer
+/// thread's work, done by an executor between polls (see the [module docs](self)).
+/// With nothing due it costs an atomic load and a clock read; it locks the timer
+/// only when something is due.
+pub(crate) fn fire_due() {
+    let earliest = EARLIEST.load(Ordering::Relaxed);
+    if earliest == NO_DEADLINE {
+        return;
+    }
+    let now = Instant::now();
+    if nanos_after_epoch(now) < earliest {
+        return;
+    }
+    let expired = take_expired(&mut sync::lock(&TIMER), now);
+    // Woken with the lock released: a waker may run arbitrary code.
+    for waker in expired {
+        waker.wake();
+    }
+}
+
+thread_local! {
+    /// The earliest deadline of the sleeps polled (pending) on this thread since it
+    /// was last forgotten: where an aopen executor's park on this thread ends. Sleeps
+    /// dropped or fired early leave it as it is (the park then ends for nothing, once);
+    /// after the earliest is forgotten, the next sleep polled here sets it again, and
+    /// until then a later one is fired by the timer thread.
+    static LOCAL_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Notes that a sleep until `deadline` was polled on this thread.
+fn note_local_deadline(deadline: Instant) {
+    // `try_with`: a sleep polled while the thread's locals are torn down notes nothing.
+    let _ = LOCAL_DEADLINE.try_with(|local| {
+        if local.get().map_or(true, |earliest| deadline < earliest) {
+            local.set(Some(deadline));
+        }
+    });
+}
+
+/// The earliest deadline of the sleeps polled on this thread ([`LOCAL_DEADLINE`]).
+pub(crate) fn local_deadline() -> Option<Instant> {
+    LOCAL_DEADLINE.try_with(Cell::get).ok().flatten()
+}
+
+/// Forgets this thread's earliest deadline once the park that waited for it is over
+/// and [`fire_due`] ran: if it is still `deadline` (or earlier).
+pub(crate) fn forget_local_deadline(deadline: Instant) {
+    let _ = LOCAL_DEADLINE.try_with(|local| {
+        if local.get().is_some_and(|earliest| earliest <= deadline) {
+            local.set(None);
+        }
+    });
+}
+
 /// The body of the timer thread: wake expired sleeps, wait for the next deadline.
 fn timer_thread() {
     let mut state = sync::lock(&TIMER);
     loop {
         let now = Instant::now();
-        let mut expired = Vec::new();
-        while let Some(entry) = state.entries.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            expired.push(entry.remove());
-        }
-
+        let expired = take_expired(&mut state, now);
         if !expired.is_empty() {
             // Wake with the lock released: a waker may run arbitrary code.
             drop(state);
@@ -98,20 +215,13 @@ fn timer_thread() {
         }
 
         state = match state.entries.keys().next() {
-            Some(&(deadline, _)) => wait_timeout(state, deadline.saturating_duration_since(now)),
+            Some(&(deadline, _)) => sync::wait_timeout(
+                &TIMER_CONDVAR,
+                state,
+                deadline.saturating_duration_since(now),
+            ),
             None => sync::wait(&TIMER_CONDVAR, state),
         };
-    }
-}
-
-/// Waits on [`TIMER_CONDVAR`] for at most `timeout`, ignoring poisoning.
-fn wait_timeout(
-    state: MutexGuard<'_, TimerState>,
-    timeout: Duration,
-) -> MutexGuard<'_, TimerState> {
-    match TIMER_CONDVAR.wait_timeout(state, timeout) {
-        Ok((state, _)) => state,
-        Err(poisoned) => poisoned.into_inner().0,
     }
 }
 
@@ -226,7 +336,10 @@ impl Sleep {
     /// Removes this sleep's entry from the timer, if it has one.
     fn deregister(&mut self) {
         if let Some(id) = self.id.take() {
-            sync::lock(&TIMER).entries.remove(&(self.deadline, id));
+            let mut state = sync::lock(&TIMER);
+            if state.entries.remove(&(self.deadline, id)).is_some() {
+                publish_earliest(&state);
+            }
         }
     }
 }
@@ -251,6 +364,7 @@ impl Future for Sleep {
                 if !waker.will_wake(cx.waker()) {
                     *waker = cx.waker().clone();
                 }
+                note_local_deadline(this.deadline);
             }
             // First pending poll (or the timer fired a hair before our clock caught
             // up): register, and tell the thread if this is its new first deadline.
@@ -266,6 +380,8 @@ impl Future for Sleep {
                     .entries
                     .insert((this.deadline, id), cx.waker().clone());
                 this.id = Some(id);
+                publish_earliest(&state);
+                note_local_deadline(this.deadline);
                 ensure_thread(&mut state);
                 if earliest {
                     TIMER_CONDVAR.notify_one();

@@ -99,10 +99,11 @@ fn fresh_pair() -> (Arc<Parker>, Waker) {
 fn drive<F: Future + ?Sized>(mut fut: Pin<&mut F>, parker: &Parker, waker: &Waker) -> F::Output {
     let mut cx = Context::from_waker(waker);
     loop {
+        super::fire_due_timers();
         if let Poll::Ready(output) = fut.as_mut().poll(&mut cx) {
             return output;
         }
-        parker.park();
+        super::park(parker);
     }
 }
 

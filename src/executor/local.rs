@@ -500,6 +500,7 @@ impl LocalExecutor {
         let mut cx = Context::from_waker(&waker);
 
         loop {
+            super::fire_due_timers();
             if main.woken.swap(false, Ordering::AcqRel) {
                 if let Poll::Ready(output) = fut.as_mut().poll(&mut cx) {
                     return output;
@@ -512,7 +513,8 @@ impl LocalExecutor {
             }
             // The queue was empty and main not woken when we looked; any wake since
             // then has notified the parker, so this park returns at once for it.
-            self.inner.shared.parker.park();
+            // A sleep that comes due ends the park: the next turn fires it.
+            super::park(&self.inner.shared.parker);
         }
     }
 }

@@ -12,6 +12,9 @@
 //!   any thread, put the task's key on a shared run queue and unpark the executor's
 //!   thread, so every poll of a task happens on the thread that called
 //!   [`LocalExecutor::run`].
+//! - Both drive aopen's timers too: each turn wakes the sleeps that are due, and a
+//!   park lasts until the earliest deadline at most (`time.rs`), so a sleep polled
+//!   here fires when this thread gets a core, without waiting for the timer thread.
 //!
 //! Invariants this module keeps:
 //! - a wake is never lost: a wake that lands before the park makes the park return at
@@ -30,6 +33,7 @@
 mod block_on;
 mod local;
 pub(crate) mod parker;
+mod yielding;
 
 pub use block_on::block_on;
 pub use local::{LocalExecutor, Task};
@@ -38,6 +42,30 @@ use std::mem::ManuallyDrop;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use crate::sync::Arc;
+use parker::Parker;
+
+/// The start of an executor's turn: wakes the sleeps that are due (`time.rs`), so
+/// that their tasks are polled this turn. (No timers under loom.)
+fn fire_due_timers() {
+    #[cfg(not(loom))]
+    crate::time::fire_due();
+}
+
+/// Parks `parker` until it is unparked. If sleeps polled on this thread are pending,
+/// the park ends at the earliest deadline among them too, and the sleeps due then
+/// are woken here (which unparks `parker` if one of them is this executor's).
+/// Threads that polled no sleep are never woken for one.
+fn park(parker: &Parker) {
+    #[cfg(not(loom))]
+    while let Some(deadline) = crate::time::local_deadline() {
+        if parker.park_until(deadline) {
+            return;
+        }
+        crate::time::fire_due();
+        crate::time::forget_local_deadline(deadline);
+    }
+    parker.park();
+}
 
 /// Something that can be woken through an `Arc`, turned into a [`Waker`] by
 /// [`arc_waker`].

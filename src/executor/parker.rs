@@ -28,9 +28,12 @@
 //! Everything here comes from [`crate::sync`], so the loom models check this code.
 
 use std::task::Waker;
+use std::time::Instant;
 
-use super::{arc_waker, ArcWake};
-use crate::sync::{self, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use super::{arc_waker, yielding, ArcWake};
+#[cfg(all(test, not(loom)))]
+use crate::sync::thread;
+use crate::sync::{self, Arc, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// The parker's states; see the module docs. Stored as `usize` in an atomic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,15 +58,6 @@ impl State {
         }
     }
 }
-
-/// How many times [`Parker::park`] yields the CPU, checking for a notification, before
-/// it sleeps. A sleep and the wake-up that ends it cost a context switch each; a
-/// yield costs one system call. Measured with 64 `stat`s in flight on 2 cores
-/// (`benches/compare.rs`): context switches per stat fell from 1.4 to below 1.
-/// 1 or 4 yields instead of 16 left the 4 KiB `File` read's median over 50
-/// interleaved runs where it was (103–112 ms against 107 ms).
-/// Under loom no yields: they would only multiply the interleavings.
-const YIELDS_BEFORE_SLEEP: usize = if cfg!(loom) { 0 } else { 16 };
 
 /// Blocks one thread until it is unparked. See the module docs for the protocol.
 #[derive(Debug)]
@@ -106,18 +100,35 @@ impl Parker {
     ///
     /// Only one thread may park on a parker at a time.
     pub fn park(&self) {
+        self.park_inner(None);
+    }
+
+    /// [`park`](Self::park), but returns at `deadline` at the latest (at once if it
+    /// has passed): true if it consumed a notification, false at the deadline, when
+    /// it consumed none. (Not under loom, whose timed waits never time out.)
+    #[cfg(not(loom))]
+    pub fn park_until(&self, deadline: Instant) -> bool {
+        self.park_inner(Some(deadline))
+    }
+
+    /// Parks until notified (true) or until `deadline`, if there is one (false).
+    fn park_inner(&self, deadline: Option<Instant>) -> bool {
+        let due = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
         // Fast path: consume a pending notification without touching the lock. When
-        // there is none, give the CPU away a few times before going to sleep: a wake
-        // that comes within those yields (a pool thread finishing a short job) then
-        // costs no sleep and no futex wake-up. Bounded, so this never spins forever.
-        for _ in 0..YIELDS_BEFORE_SLEEP {
-            if self.try_consume_notification() {
-                return;
-            }
-            thread::yield_now();
+        // there is none, give the core away a few times before going to sleep, when
+        // that is cheap (`yielding.rs`): a wake that comes within those yields (a
+        // pool thread finishing a short job) then costs no sleep and no futex
+        // wake-up. Bounded, so this never spins forever.
+        let looked = yielding::yield_until(|| match () {
+            _ if self.try_consume_notification() => Some(true),
+            _ if due() => Some(false),
+            _ => None,
+        });
+        if let Some(notified) = looked {
+            return notified;
         }
         if self.try_consume_notification() {
-            return;
+            return true;
         }
 
         let mut guard = sync::lock(&self.lock);
@@ -136,7 +147,7 @@ impl Parker {
                 State::Notified => {
                     let old = self.state.swap(State::Empty as usize, Ordering::AcqRel);
                     debug_assert_eq!(State::from_raw(old), State::Notified);
-                    return;
+                    return true;
                 }
                 // Someone else is asleep on this parker: only its owner may park.
                 State::Parked => unreachable!("aopen parker: two threads parked at once"),
@@ -146,7 +157,26 @@ impl Parker {
         }
 
         loop {
-            guard = sync::wait(&self.condvar, guard);
+            guard = match deadline {
+                None => sync::wait(&self.condvar, guard),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        // Time is up: Parked -> Empty, under the lock, so an `unpark`
+                        // either got in first (Notified: consumed here) or comes after
+                        // and leaves its notification for the next park.
+                        let old = self.state.swap(State::Empty as usize, Ordering::AcqRel);
+                        return match State::from_raw(old) {
+                            State::Notified => true,
+                            State::Parked => false,
+                            State::Empty => {
+                                unreachable!("aopen parker: left Parked without a notify")
+                            }
+                        };
+                    }
+                    sync::wait_timeout(&self.condvar, guard, deadline - now)
+                }
+            };
             match self.state.compare_exchange(
                 State::Notified as usize,
                 State::Empty as usize,
@@ -154,9 +184,10 @@ impl Parker {
                 Ordering::Acquire,
             ) {
                 // Parked -> Notified -> Empty: a real wake-up, consumed.
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(raw) => match State::from_raw(raw) {
-                    // Still Parked: a spurious condvar wake-up; sleep again.
+                    // Still Parked: a spurious condvar wake-up, or the deadline; look
+                    // again.
                     State::Parked => {}
                     // Only this thread leaves Parked, and only via Notified.
                     State::Empty => unreachable!("aopen parker: left Parked without a notify"),
@@ -206,4 +237,62 @@ impl ArcWake for Parker {
 /// A [`Waker`] that unparks `parker` (and keeps it alive while the waker lives).
 pub fn waker(parker: &Arc<Parker>) -> Waker {
     arc_waker(Arc::clone(parker))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Longer than any of these tests may take: a park that waited this long missed
+    /// its wake.
+    const NEVER: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn park_until_returns_at_its_deadline_without_a_notification() {
+        let parker = Parker::new();
+        let deadline = Instant::now() + Duration::from_millis(5);
+        assert!(!parker.park_until(deadline), "nothing unparked it");
+        assert!(
+            Instant::now() >= deadline,
+            "it returned before its deadline"
+        );
+        // It left no state behind: it is not parked, and nothing is pending.
+        assert_eq!(
+            State::from_raw(parker.state.load(Ordering::Acquire)),
+            State::Empty
+        );
+    }
+
+    #[test]
+    fn park_until_consumes_a_pending_notification_at_once() {
+        let parker = Parker::new();
+        parker.unpark();
+        let start = Instant::now();
+        assert!(parker.park_until(start + NEVER));
+        assert!(start.elapsed() < NEVER / 2);
+        // Consumed: the next timed park waits for its deadline.
+        assert!(!parker.park_until(Instant::now()));
+    }
+
+    #[test]
+    fn park_until_returns_when_another_thread_unparks_it() {
+        let parker = Arc::new(Parker::new());
+        let unparker = {
+            let parker = Arc::clone(&parker);
+            thread::spawn(move || parker.unpark())
+        };
+        let start = Instant::now();
+        assert!(parker.park_until(start + NEVER), "the unpark was lost");
+        assert!(start.elapsed() < NEVER / 2);
+        unparker.join().unwrap();
+    }
+
+    #[test]
+    fn an_unpark_after_a_timed_out_park_wakes_the_next_park() {
+        let parker = Parker::new();
+        assert!(!parker.park_until(Instant::now() + Duration::from_millis(1)));
+        parker.unpark();
+        assert!(parker.park_until(Instant::now() + NEVER));
+    }
 }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use super::builder::{Config, PoolBuilder};
 use super::job::{BlockingTask, ErasedJob, JobCell};
-use super::sched::{wait_until, Inner};
+use super::sched::Inner;
 use crate::budget::Budget;
-use crate::sync::{lock, store_load_fence, Arc, Ordering};
+use crate::sync::{lock, store_load_fence, wait_timeout, Arc, Ordering};
 
 /// A pool of threads for blocking calls, with a descriptor budget.
 ///
@@ -339,7 +339,7 @@ impl Pool {
                     ),
                 ));
             }
-            sleep = wait_until(&inner.quiet, sleep, deadline - now);
+            sleep = wait_timeout(&inner.quiet, sleep, deadline - now);
         };
         let result = result.and_then(|()| {
             // Quiet: let the idle threads go, and wait until they have.
@@ -363,7 +363,7 @@ impl Pool {
                         ),
                     ));
                 }
-                sleep = wait_until(&inner.quiet, sleep, deadline - now);
+                sleep = wait_timeout(&inner.quiet, sleep, deadline - now);
             }
         });
         inner.shutdown_waiters.fetch_sub(1, Ordering::SeqCst);

@@ -9,7 +9,7 @@
 
 #[cfg(not(loom))]
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::builder::Config;
 use super::growth::{self, PushAction, PushView, TakeView};
@@ -18,8 +18,8 @@ use super::queue::{Injector, Steal, Stealer, Worker};
 use super::watch::Progress;
 use crate::budget::Budget;
 use crate::sync::{
-    lock, store_load_fence, thread, Arc, AtomicUsize, Condvar, DynArc, HintUsize, Mutex,
-    MutexGuard, Ordering,
+    lock, store_load_fence, thread, wait_timeout, Arc, AtomicUsize, Condvar, DynArc, HintUsize,
+    Mutex, MutexGuard, Ordering,
 };
 
 /// How many times a thread that found nothing looks again (yielding in between)
@@ -228,29 +228,6 @@ impl Inner {
             shutdown_waiters: AtomicUsize::new(0),
         }
     }
-}
-
-#[cfg(not(loom))]
-pub(super) fn wait_until<'a, T>(
-    condvar: &Condvar,
-    guard: crate::sync::MutexGuard<'a, T>,
-    timeout: Duration,
-) -> crate::sync::MutexGuard<'a, T> {
-    match condvar.wait_timeout(guard, timeout) {
-        Ok((guard, _)) => guard,
-        Err(poisoned) => poisoned.into_inner().0,
-    }
-}
-
-/// loom's `wait_timeout` never times out; models never rely on timeouts, so under
-/// loom a timed wait is a plain wait.
-#[cfg(loom)]
-pub(super) fn wait_until<'a, T>(
-    condvar: &Condvar,
-    guard: crate::sync::MutexGuard<'a, T>,
-    _timeout: Duration,
-) -> crate::sync::MutexGuard<'a, T> {
-    crate::sync::wait(condvar, guard)
 }
 
 impl Inner {
@@ -606,7 +583,7 @@ impl Inner {
                 sleep.leave(id);
                 return self.retire(sleep);
             }
-            sleep = wait_until(wake, sleep, deadline.saturating_duration_since(now));
+            sleep = wait_timeout(wake, sleep, deadline.saturating_duration_since(now));
         }
     }
 

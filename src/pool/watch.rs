@@ -50,9 +50,9 @@ use std::time::Instant;
 #[cfg(not(loom))]
 use super::growth::{self, RunState, Sample, TickView};
 #[cfg(not(loom))]
-use super::sched::{wait_until, Inner};
+use super::sched::Inner;
 #[cfg(not(loom))]
-use crate::sync::{lock, thread, Arc};
+use crate::sync::{lock, thread, wait_timeout, Arc};
 use crate::sync::{DynArc, HintUsize, Ordering};
 use crate::sys;
 
@@ -176,7 +176,7 @@ impl Inner {
                 if retiring || now >= idle_deadline {
                     break;
                 }
-                sleep = wait_until(&this.watch, sleep, idle_deadline - now);
+                sleep = wait_timeout(&this.watch, sleep, idle_deadline - now);
                 tick = MIN_TICK;
                 // What the threads did while nobody waited says nothing about the
                 // jobs to come.
@@ -186,7 +186,7 @@ impl Inner {
             }
             // Demand: look again after one tick (a retire wakes us early; pushes
             // do not, they only raise the demand, which is already up).
-            sleep = wait_until(&this.watch, sleep, tick);
+            sleep = wait_timeout(&this.watch, sleep, tick);
             drop(sleep);
             let samples = this.samples(Some(&mut clocks));
             let now = Instant::now();
