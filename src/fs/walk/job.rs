@@ -3,7 +3,8 @@
 //!
 //! A job opens its directory (holding the budget permit the [`Walk`](super::Walk)
 //! acquired for it), reads every name, and stats the first chunk of entries relative
-//! to the directory's own descriptor; the other chunks go to the walk's
+//! to the directory's own descriptor (a slow directory of an unsorted walk hands its
+//! entries to the runners as it reads them: see [`read_directory`]); the other chunks go to the walk's
 //! [`ChunkQueue`], whose runner jobs (at most [`MAX_CHUNK_RUNNERS`] a walk) stat
 //! them relative to the same descriptor. The last chunk dropped closes the directory
 //! and gives the permit back, on the pool thread; each chunk's [`Listing`] part goes
@@ -121,7 +122,8 @@ pub(super) struct Item {
 /// sorted walk) and the subdirectories among them, in the order of their items.
 pub(super) struct Listing {
     pub(super) id: u64,
-    /// Which part of the directory this is, of how many.
+    /// Which part of the directory this is, of how many ([`PARTS_NOT_KNOWN`] in a
+    /// part streamed while the directory was read: other parts say).
     pub(super) part: u32,
     pub(super) parts: u32,
     pub(super) items: Vec<Item>,
@@ -232,6 +234,7 @@ struct Chunk {
     entries: Vec<(std::fs::DirEntry, PathBuf)>,
     task: Arc<DirTask>,
     part: u32,
+    /// The directory's parts, or [`PARTS_NOT_KNOWN`].
     parts: u32,
     /// The first entry's position in the directory.
     first: usize,
@@ -247,6 +250,17 @@ struct Chunk {
 /// to the walk's mailbox. The permit goes back after the last part's entries are
 /// gone, which is when the directory is closed. Nothing is delivered if the walk was
 /// dropped.
+///
+/// An unsorted walk's directory that opened slowly is stat'ed while it is still
+/// being read: each of its first [`SLOW_DIR_PARTS`] entries is handed to the runners
+/// as a part of its own as soon as it is read. On a slow mount the listing is round
+/// trips too (one `READDIR` per page of names, and one more that finds the end), and
+/// the entries' stats need not wait for them: a directory of 64 starts its stats a
+/// round trip sooner, and one of thousands, whose listing takes dozens of round
+/// trips, has its first stats done before its listing is. The walk learns how many
+/// parts there are from the parts made after the listing, which all say so
+/// (streamed parts say 0: not known yet). A sorted walk needs every name before the
+/// first stat, so it reads the whole directory first.
 pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, permit: Permit) {
     let config = &shared.config;
     let started = std::time::Instant::now();
@@ -262,11 +276,30 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
         }
     };
     let opened = started.elapsed();
-    // All names first: a sorted walk needs them all before the first stat, and the
-    // directory is stat'ed in the order its items will be handed out.
+    let (task, permit) = (Arc::new(task), Arc::new(permit));
+    // Entries still to be streamed, one part each: the open, and each read of the
+    // listing that waited for a round trip, allow [`SLOW_DIR_PARTS`] more. So a slow
+    // directory streams every entry, and a cached one misjudged slow (its open was
+    // preempted) at most that many.
+    let mut stream_budget = match !config.sorted && opened >= SLOW_OPEN {
+        true => SLOW_DIR_PARTS,
+        false => 0,
+    };
+    // Parts handed off while the directory was read, one entry each.
+    let mut streamed = 0;
+    // A sorted walk needs all names before the first stat, and the directory is
+    // stat'ed in the order its items will be handed out.
     let mut names = Vec::new();
     let mut read_error = None;
-    for entry in stream {
+    let mut stream = stream;
+    loop {
+        let asked = (stream_budget > 0).then(std::time::Instant::now);
+        let Some(entry) = stream.next() else {
+            break;
+        };
+        if asked.is_some_and(|asked| asked.elapsed() >= SLOW_OPEN) {
+            stream_budget += SLOW_DIR_PARTS;
+        }
         match entry {
             Ok(entry) => {
                 let path = entry.path();
@@ -278,10 +311,27 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
                 break;
             }
         }
-        if names.len() % STOP_CHECK_EVERY == 0 && shared.stopped.load(Ordering::Relaxed) {
+        if stream_budget > 0 {
+            let chunk = Chunk {
+                entries: std::mem::take(&mut names),
+                task: task.clone(),
+                part: streamed as u32,
+                parts: PARTS_NOT_KNOWN,
+                first: streamed,
+                trailing_error: None,
+                _permit: permit.clone(),
+            };
+            streamed += 1;
+            stream_budget -= 1;
+            ChunkQueue::hand_off(shared, pool, vec![chunk]);
+        }
+        let read = streamed + names.len();
+        if read % STOP_CHECK_EVERY == 0 && shared.stopped.load(Ordering::Relaxed) {
             return; // closes the stream, then drops the permit (declaration order)
         }
     }
+    // Closed now (once its entries are gone too), before the permit can go back.
+    drop(stream);
     if config.sorted {
         // Every path has the same parent, so byte order of the paths is byte order
         // of the names: walkdir's `sort_by_file_name`. (`as_encoded_bytes` is the
@@ -292,20 +342,22 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
                 .cmp(b.1.as_os_str().as_encoded_bytes())
         });
     }
+    // The rest: at least one part, which carries a read error (and, when every
+    // entry was streamed, tells the walk how many parts there are).
     let chunk_size = chunk_size(names.len(), opened);
-    let parts = names.len().div_ceil(chunk_size).max(1);
-    let (task, permit) = (Arc::new(task), Arc::new(permit));
+    let rest = names.len().div_ceil(chunk_size).max(1);
+    let parts = streamed + rest;
     let mut names = names.into_iter();
-    let (mut first, mut later) = (None, Vec::with_capacity(parts - 1));
+    let (mut first, mut later) = (None, Vec::with_capacity(rest - 1));
     // In order: the pool runs a thread's own jobs first in, first out, so the parts
     // a sorted walk needs first are stat'ed first.
-    for part in 0..parts {
+    for part in streamed..parts {
         let chunk = Chunk {
             entries: names.by_ref().take(chunk_size).collect(),
             task: task.clone(),
             part: part as u32,
             parts: parts as u32,
-            first: part * chunk_size,
+            first: streamed + (part - streamed) * chunk_size,
             trailing_error: if part + 1 == parts {
                 read_error.take()
             } else {
@@ -313,7 +365,7 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
             },
             _permit: permit.clone(),
         };
-        if part == 0 {
+        if part == streamed {
             first = Some(chunk);
             continue;
         }
@@ -325,6 +377,10 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
         stat_chunk(shared, chunk);
     }
 }
+
+/// What a part streamed from a directory still being read says of the number of
+/// parts ([`Listing::parts`]): not known yet.
+pub(super) const PARTS_NOT_KNOWN: u32 = 0;
 
 /// The most chunk jobs (runners) one walk runs at once, besides its directory jobs
 /// (each of which stats its directory's first chunk itself). A slow mount's

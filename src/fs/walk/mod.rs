@@ -19,7 +19,9 @@
 //!   walk's chunk queue for one of at most [`MAX_CHUNK_RUNNERS`] runner jobs. A
 //!   directory that opened slowly (a slow mount, where each stat is a round trip) is
 //!   split into up to [`SLOW_DIR_PARTS`] parts, one per entry for most, so its stats
-//!   are in flight at once. The last chunk's end closes the directory and gives the
+//!   are in flight at once; in an unsorted walk each entry is handed to the runners
+//!   as it is read, so the stats do not wait for the rest of the listing (more round
+//!   trips). The last chunk's end closes the directory and gives the
 //!   permit back. Each chunk is one part of the directory's
 //!   [`Listing`](job::Listing), put in the walk's mailbox (see `job.rs`). No
 //!   descriptor ever leaves the pool.
@@ -691,8 +693,9 @@ pub struct Walk {
     keys: HashMap<u64, Arc<[u32]>>,
     /// Directories whose job started and whose listing is not all in yet.
     in_flight: usize,
-    /// Parts still to come of directories whose listing is partly in.
-    parts_left: HashMap<u64, u32>,
+    /// Directories whose listing is partly in: the parts in, and how many there
+    /// are (0 while no part that arrived knew).
+    parts_left: HashMap<u64, (u32, u32)>,
     /// Directories whose listing is all in, and their entries: the average size.
     listed_dirs: usize,
     listed_entries: usize,
@@ -868,10 +871,15 @@ impl Walk {
     fn collect(&mut self, mut listings: VecDeque<Listing>) {
         self.since_collect = 0;
         for mut listing in listings.drain(..) {
-            // A directory is in flight until its last part is in.
-            let left = self.parts_left.entry(listing.id).or_insert(listing.parts);
-            *left -= 1;
-            let last = *left == 0;
+            // A directory is in flight until its last part is in: until as many
+            // parts are in as one of them said there are (parts streamed while the
+            // directory was read do not know; see `job::read_directory`).
+            let (arrived, parts) = self.parts_left.entry(listing.id).or_insert((0, 0));
+            *arrived += 1;
+            if listing.parts != job::PARTS_NOT_KNOWN {
+                *parts = listing.parts;
+            }
+            let last = *arrived == *parts;
             if last {
                 self.parts_left.remove(&listing.id);
                 self.in_flight -= 1;
@@ -903,6 +911,8 @@ impl Walk {
             match &mut self.output {
                 Output::Unsorted { arrived, .. } => arrived.push_back(listing),
                 Output::Sorted { arrived, .. } => {
+                    // A sorted walk reads each directory whole: every part knows.
+                    debug_assert_ne!(listing.parts, job::PARTS_NOT_KNOWN);
                     let part = (listing.id, listing.part);
                     let frame = Frame {
                         part,
