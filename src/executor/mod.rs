@@ -33,7 +33,6 @@
 mod block_on;
 mod local;
 pub(crate) mod parker;
-mod yielding;
 
 pub use block_on::block_on;
 pub use local::{LocalExecutor, Task};
