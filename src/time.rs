@@ -30,16 +30,16 @@
 //!
 //! aopen's own executors ([`block_on`](crate::block_on),
 //! [`LocalExecutor`](crate::LocalExecutor)) do the timer thread's work on their
-//! thread as well: between polls they wake every sleep that is due ([`fire_due`]),
+//! thread as well: between polls they wake every sleep that is due (`fire_due`),
 //! and when they park they park only until the earliest deadline among the sleeps
-//! polled on their thread ([`local_deadline`]). A sleep polled there then fires on
+//! polled on their thread (`local_deadline`). A sleep polled there then fires on
 //! time whenever its
 //! executor's thread gets a core, instead of waiting for the timer thread to get
 //! one too: on 2 cores busy with pool threads the timer thread waited up to a clock
 //! tick (4 ms) twice a tick of a 1 ms ticker, once to learn the new deadline and once
 //! to fire it (`perf sched timehist`, `examples/tree_compare --million`). The timer
 //! thread stays, for sleeps polled by other executors and for an executor busy in a
-//! long poll. The earliest deadline is kept in an atomic ([`EARLIEST`]), so a turn
+//! long poll. The earliest deadline is kept in an atomic (`EARLIEST`), so a turn
 //! with nothing due costs a load and a clock read, and no lock.
 //!
 //! Under `--cfg loom` this module is not compiled (loom's `Condvar::wait_timeout`
