@@ -846,9 +846,18 @@ const SLOW_MOUNT_LATENCY: Duration = Duration::from_millis(2);
 const SLOW_MOUNT_CONCURRENCY: usize = 1024;
 
 fn slow_mount(dirs: u64, files: u64) -> aopen_slowfs::SlowFs {
+    slow_mount_with(
+        dirs,
+        files,
+        aopen_slowfs::Latency::uniform(SLOW_MOUNT_LATENCY),
+    )
+}
+
+/// [`slow_mount`] with latencies of its own.
+fn slow_mount_with(dirs: u64, files: u64, latency: aopen_slowfs::Latency) -> aopen_slowfs::SlowFs {
     aopen_slowfs::SlowFs::builder()
         .tree(aopen_slowfs::Tree::flat(dirs, files))
-        .latency(aopen_slowfs::Latency::uniform(SLOW_MOUNT_LATENCY))
+        .latency(latency)
         .concurrency(SLOW_MOUNT_CONCURRENCY)
         .mount()
         .expect("mount the slow file system")
@@ -939,12 +948,7 @@ fn a_slow_directory_is_stat_ed_while_it_is_still_being_read() {
     // long before the directory's last READDIR is answered.
     let latency = aopen_slowfs::Latency::uniform(SLOW_MOUNT_LATENCY)
         .with(Kind::Readdir, Duration::from_millis(200));
-    let fs = aopen_slowfs::SlowFs::builder()
-        .tree(aopen_slowfs::Tree::flat(1, FILES))
-        .latency(latency)
-        .concurrency(SLOW_MOUNT_CONCURRENCY)
-        .mount()
-        .expect("mount the slow file system");
+    let fs = slow_mount_with(1, FILES, latency);
     let pool = Pool::builder().max_threads(64).build().unwrap();
     // Stats of `d0`'s entries (directory 1) wait at their lookup: the first one
     // there opens the gate.

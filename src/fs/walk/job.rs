@@ -264,7 +264,7 @@ struct Chunk {
 pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, permit: Permit) {
     let config = &shared.config;
     let started = std::time::Instant::now();
-    let stream = match retry_interrupted(|| std::fs::read_dir(&task.path)) {
+    let mut stream = match retry_interrupted(|| std::fs::read_dir(&task.path)) {
         Ok(stream) => stream,
         Err(err) => {
             drop(permit);
@@ -291,7 +291,6 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
     // stat'ed in the order its items will be handed out.
     let mut names = Vec::new();
     let mut read_error = None;
-    let mut stream = stream;
     loop {
         let asked = (stream_budget > 0).then(std::time::Instant::now);
         let Some(entry) = stream.next() else {
@@ -323,7 +322,7 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
             };
             streamed += 1;
             stream_budget -= 1;
-            ChunkQueue::hand_off(shared, pool, vec![chunk]);
+            ChunkQueue::hand_off(shared, pool, [chunk]);
         }
         let read = streamed + names.len();
         if read % STOP_CHECK_EVERY == 0 && shared.stopped.load(Ordering::Relaxed) {
@@ -419,7 +418,7 @@ impl ChunkQueue {
     }
 
     /// Queues `chunks` and starts the runners they need, up to the cap.
-    fn hand_off(shared: &Arc<Shared>, pool: &Pool, chunks: Vec<Chunk>) {
+    fn hand_off(shared: &Arc<Shared>, pool: &Pool, chunks: impl IntoIterator<Item = Chunk>) {
         let start = {
             let mut state = lock(&shared.chunks.state);
             state.queue.extend(chunks);
