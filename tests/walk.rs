@@ -240,6 +240,22 @@ fn a_missing_root_is_one_error_naming_it() {
     assert_eq!(path_of(&err), missing);
 }
 
+#[test]
+fn a_file_root_is_one_entry_and_no_error() {
+    // An unsorted walk opens its root while it stats it: the open's `ENOTDIR` is
+    // not an error of the walk, whose stat says the root is a file.
+    let (_guard, root) = tempdir();
+    let file = root.join("file");
+    std::fs::write(&file, "four").unwrap();
+    for sorted in [false, true] {
+        let entries = collect_all(WalkOptions::new().sorted(sorted).walk(&file));
+        assert_eq!(entries.len(), 1, "sorted: {sorted}: {entries:?}");
+        let entry = entries.into_iter().next().unwrap().unwrap();
+        assert!(entry.file_type().is_file());
+        assert_eq!(entry.metadata().map(|m| m.len()), Some(4));
+    }
+}
+
 /// The path a crate error names.
 fn path_of(err: &io::Error) -> PathBuf {
     err.get_ref()
@@ -587,6 +603,49 @@ fn errors_name_their_paths_and_the_walk_goes_on() {
 }
 
 #[test]
+fn a_listing_without_types_is_not_stat_ed_twice() {
+    // A slow directory enters the subdirectories its listing names before their
+    // stat; a listing without types (`DT_UNKNOWN`) would make std stat each entry
+    // for its type, on the listing's thread, as well as after. The first such
+    // round trip stops that for the walk. Every open and stat here is slow.
+    let faults = "stat:delay=1ms:path=*aopen-walk-untyped-*;\
+                  readdir:dtype=unknown:path=*aopen-walk-untyped-*;\
+                  open:delay=1ms:path=*aopen-walk-untyped-*";
+    run_shim_child("untyped", faults, |dir| {
+        for d in 0..UNTYPED_DIRS {
+            let sub = dir.join(format!("d{d}"));
+            std::fs::create_dir(&sub).unwrap();
+            for f in 0..UNTYPED_FILES {
+                std::fs::write(sub.join(format!("f{f}")), "").unwrap();
+            }
+        }
+    });
+}
+
+const UNTYPED_DIRS: usize = 4;
+const UNTYPED_FILES: usize = 12;
+
+#[test]
+fn child_untyped() {
+    let Some(dir) = child_dir("untyped") else {
+        return;
+    };
+    let stats_before = shim_matched(0);
+    let entries = collect(aopen::fs::walk(&dir));
+    let stats = shim_matched(0) - stats_before;
+    let expected = 1 + UNTYPED_DIRS * (1 + UNTYPED_FILES);
+    assert_eq!(entries.len(), expected);
+    assert!(entries.iter().all(|e| e.stat.is_some()));
+    // One stat an entry, and a few more: the directories whose first entries were
+    // read before the first type's stat ended ask once each.
+    assert!(
+        stats as usize <= expected + 1 + UNTYPED_DIRS,
+        "{stats} stats for {expected} entries"
+    );
+    child_passed("untyped");
+}
+
+#[test]
 fn child_errors() {
     let Some(dir) = child_dir("errors") else {
         return;
@@ -632,6 +691,18 @@ fn child_errors() {
             assert_eq!(at(2), Some(dir.join("locked")));
             assert_eq!(at(5), Some(dir.join("open/gone")));
         }
+        // A root that is a directory and cannot be opened: the root, then its
+        // error (an unsorted walk opens it while it stats it; the open may fail
+        // before or after the stat is done).
+        let locked = dir.join("locked");
+        let entries = collect_all(WalkOptions::new().sorted(sorted).walk(&locked));
+        assert_eq!(entries.len(), 2, "sorted: {sorted}: {entries:?}");
+        assert_eq!(entries[0].as_ref().unwrap().path(), locked);
+        let err = entries[1].as_ref().unwrap_err();
+        assert_eq!(
+            (path_of(err), err.kind()),
+            (locked.clone(), io::ErrorKind::PermissionDenied)
+        );
     }
     child_passed("errors");
 }
@@ -802,19 +873,22 @@ fn a_consumer_that_reads_slowly_holds_back_the_walk() {
 }
 
 /// Runs `walk` to its end while `fs` holds requests (`holds`: kinds, each in one
-/// directory); a watcher thread lets them go once `reached(server, pool)` holds, or
+/// directory, or `None`: everywhere); a watcher thread lets them go once `reached(server, pool)` holds, or
 /// at [`common::DEADLINE`]. Returns how many entries the walk handed out (all `Ok`),
 /// whether the condition was reached, and the counters when the gate opened.
 fn walk_holding(
     fs: &aopen_slowfs::SlowFs,
-    holds: &[(aopen_slowfs::Kind, u64)],
+    holds: &[(aopen_slowfs::Kind, Option<u64>)],
     pool: &Pool,
     reached: impl Fn(&aopen_slowfs::Stats, &aopen::PoolStats) -> bool + Send + Sync,
     walk: Walk,
 ) -> (usize, bool, aopen_slowfs::Stats, aopen::PoolStats) {
     fs.reset_stats();
     for &(kind, dir) in holds {
-        fs.hold_in(kind, dir);
+        match dir {
+            Some(dir) => fs.hold_in(kind, dir),
+            None => fs.hold(kind),
+        }
     }
     thread::scope(|scope| {
         let watcher = scope.spawn(|| {
@@ -877,7 +951,7 @@ fn a_slow_directory_has_all_its_stats_at_the_server_at_once() {
     // Each stat of a root entry is a lookup in the root (directory 0), held there.
     let (entries, reached, server, threads) = walk_holding(
         &fs,
-        &[(aopen_slowfs::Kind::Lookup, 0)],
+        &[(aopen_slowfs::Kind::Lookup, Some(0))],
         &pool,
         |server, _| server.held >= DIRS,
         WalkOptions::new().pool(&pool).walk(fs.root()),
@@ -913,7 +987,7 @@ fn a_walk_runs_at_most_max_chunk_runners_chunks_at_once() {
     let most = 2 + MAX_CHUNK_RUNNERS as u64;
     let (entries, reached, server, threads) = walk_holding(
         &fs,
-        &[(Kind::Lookup, 1), (Kind::Getattr, 2)],
+        &[(Kind::Lookup, Some(1)), (Kind::Getattr, Some(2))],
         &pool,
         |server, threads| {
             server.held >= MAX_CHUNK_RUNNERS as u64
@@ -954,7 +1028,7 @@ fn a_slow_directory_is_stat_ed_while_it_is_still_being_read() {
     // there opens the gate.
     let (entries, reached, at_first_stat, threads) = walk_holding(
         &fs,
-        &[(Kind::Lookup, 1)],
+        &[(Kind::Lookup, Some(1))],
         &pool,
         |server, _| server.held >= 1,
         WalkOptions::new().pool(&pool).walk(fs.root()),
@@ -969,4 +1043,80 @@ fn a_slow_directory_is_stat_ed_while_it_is_still_being_read() {
         at_first_stat.served_of(Kind::Readdir) < listings,
         "the first stat of d0's entries waited for every READDIR ({listings}): {at_first_stat:?}"
     );
+}
+
+#[test]
+fn a_slow_directory_s_subdirectories_are_entered_before_their_stat() {
+    // A subdirectory's stat is a round trip or two (LOOKUP, GETATTR); entering it
+    // needs nothing of it unless links are followed or the walk stays on one file
+    // system, so a slow directory enters each subdirectory the listing names at
+    // once (it waited for the stat: every entry below came a stat later).
+    let name = "walk::a_slow_directory_s_subdirectories_are_entered_before_their_stat";
+    if !aopen_slowfs::SlowFs::announce(name) {
+        return;
+    }
+    use aopen_slowfs::Kind;
+    const FILES: u64 = 8;
+    let fs = slow_mount(2, FILES);
+    let pool = Pool::builder().max_threads(64).build().unwrap();
+    // The GETATTRs of the root's entries (the subdirectories) wait at the server:
+    // no subdirectory's stat can end, but its open (LOOKUP, OPENDIR) can.
+    let (entries, reached, at_open, threads) = walk_holding(
+        &fs,
+        &[(Kind::Getattr, Some(0))],
+        &pool,
+        |server, _| server.served_of(Kind::Opendir) >= 2,
+        WalkOptions::new().pool(&pool).walk(fs.root()),
+    );
+    assert!(
+        reached,
+        "no subdirectory opened before its stat: {at_open:?}, {threads:?}"
+    );
+    assert_eq!(entries as u64, 1 + 2 + 2 * FILES);
+    // With links followed the walk needs each directory's identity first.
+    let (entries, reached, at_open, _) = walk_holding(
+        &fs,
+        &[(Kind::Getattr, Some(0))],
+        &pool,
+        |server, _| server.held >= 2,
+        WalkOptions::new()
+            .pool(&pool)
+            .follow_links(true)
+            .walk(fs.root()),
+    );
+    assert!(reached, "the stats never reached the server: {at_open:?}");
+    assert_eq!(
+        at_open.served_of(Kind::Opendir),
+        1,
+        "a subdirectory opened before its stat with links followed: {at_open:?}"
+    );
+    assert_eq!(entries as u64, 1 + 2 + 2 * FILES);
+}
+
+#[test]
+fn the_root_is_opened_while_it_is_stat_ed() {
+    // On a slow mount the root's stat is a round trip before everything else; an
+    // unsorted walk that needs nothing of it to enter the root opens the root at
+    // the same time.
+    let name = "walk::the_root_is_opened_while_it_is_stat_ed";
+    if !aopen_slowfs::SlowFs::announce(name) {
+        return;
+    }
+    use aopen_slowfs::Kind;
+    const FILES: u64 = 4;
+    let fs = slow_mount(1, FILES);
+    let pool = Pool::builder().max_threads(64).build().unwrap();
+    // Every GETATTR waits: the root's stat cannot end, its open can.
+    let (entries, reached, at_open, threads) = walk_holding(
+        &fs,
+        &[(Kind::Getattr, None)],
+        &pool,
+        |server, _| server.served_of(Kind::Opendir) >= 1,
+        WalkOptions::new().pool(&pool).walk(fs.root()),
+    );
+    assert!(
+        reached,
+        "the root was not opened before its stat ended: {at_open:?}, {threads:?}"
+    );
+    assert_eq!(entries as u64, 1 + 1 + FILES);
 }

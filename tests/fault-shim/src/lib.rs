@@ -33,6 +33,10 @@
 //!   releases the descriptor even when `close(2)` reports an error) and then report
 //!   the errno.
 //! - `short=<N>`: `read`/`write` only: move at most `N` bytes in this call.
+//! - `dtype=unknown`: `readdir` only: the entry comes back with `d_type` set to
+//!   `DT_UNKNOWN`, as from a file system whose listings have no types (its reader
+//!   must stat each entry to learn it). `readdir`/`readdir64` only; `getdents64`
+//!   passes through.
 //!
 //! Selectors (all given must hold; counters count the calls that match the syscall
 //! and the `path` selector, per rule, from 1):
@@ -104,7 +108,7 @@ const ENV: &CStr = c"AOPEN_FAULTS";
 const SYNTAX: &str = "syntax: rule[;rule]*, rule = syscall:key=value[:key=value]*; \
 syscalls: open close read write stat readdir fsync; actions: delay=<N>ms|<N>us, \
 errno=<EINTR|EIO|ENOSPC|EMFILE|ENFILE|EACCES|EPERM|ENOENT|EAGAIN|ENOMEM|ESTALE|EROFS|EDQUOT>, \
-short=<N> (read/write); selectors: path=<glob with *>, every=<k>, nth=<k>, count=<k>";
+short=<N> (read/write), dtype=unknown (readdir); selectors: path=<glob with *>, every=<k>, nth=<k>, count=<k>";
 
 /// Bit 63 of a descriptor's entry: opened under the shim.
 const TRACKED: u64 = 1 << 63;
@@ -129,6 +133,8 @@ struct Rule {
     delay_ns: Option<u64>,
     errno: Option<c_int>,
     short: Option<usize>,
+    /// `dtype=unknown`.
+    untyped: bool,
     path: Option<Vec<u8>>,
     every: Option<u64>,
     nth: Option<u64>,
@@ -216,6 +222,12 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
                     .map_err(|_| format!("short={value:?}: expected a whole number"))?;
                 rule.short.replace(n).is_some()
             }
+            "dtype" => {
+                if call != Call::Readdir || value != "unknown" {
+                    return Err("dtype= only applies to readdir, as dtype=unknown".to_string());
+                }
+                std::mem::replace(&mut rule.untyped, true)
+            }
             "path" => {
                 if value.is_empty() {
                     return Err("path= needs a glob".to_string());
@@ -231,8 +243,8 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
             return Err(format!("{key}= given twice"));
         }
     }
-    if rule.delay_ns.is_none() && rule.errno.is_none() && rule.short.is_none() {
-        return Err("no action (delay=, errno= or short=)".to_string());
+    if rule.delay_ns.is_none() && rule.errno.is_none() && rule.short.is_none() && !rule.untyped {
+        return Err("no action (delay=, errno=, short= or dtype=)".to_string());
     }
     Ok(rule)
 }
@@ -419,6 +431,7 @@ struct Fault {
     delay_ns: u64,
     errno: Option<c_int>,
     short: Option<usize>,
+    untyped: bool,
 }
 
 fn decide(call: Call, target: Target<'_>) -> Fault {
@@ -455,6 +468,7 @@ fn decide(call: Call, target: Target<'_>) -> Fault {
         if let Some(short) = rule.short {
             fault.short = Some(fault.short.map_or(short, |s| s.min(short)));
         }
+        fault.untyped |= rule.untyped;
     }
     fault
 }
@@ -1151,7 +1165,14 @@ unsafe fn hook_readdir(dir: *mut libc::DIR, next: impl FnOnce() -> *mut c_void) 
         set_errno(errno);
         return ptr::null_mut();
     }
-    next()
+    let entry = next();
+    if fault.untyped && !entry.is_null() {
+        // SAFETY: a non-NULL result of `readdir`/`readdir64` points to the stream's
+        // current entry, writable and live until the next call on the stream, and
+        // `dirent` and `dirent64` lay out `d_type` alike on 64-bit Linux.
+        unsafe { (*entry.cast::<libc::dirent64>()).d_type = libc::DT_UNKNOWN };
+    }
+    entry
 }
 
 /// `readdir(3)`.
