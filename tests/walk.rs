@@ -646,6 +646,30 @@ fn child_untyped() {
 }
 
 #[test]
+fn a_walk_of_slow_directories_equals_a_std_walk() {
+    // Every open is slow (1 ms), so each directory the walk enters is read with its
+    // own listing (`getdents64`, entries stat'ed through `/proc/self/fd`): it must
+    // give std's entries and metadata. Rule 1 counts those stats.
+    let faults = "open:delay=1ms:path=*aopen-walk-slowopen-*;\
+                  stat:delay=1us:path=/proc/self/fd/*";
+    run_shim_child("slowopen", faults, make_mixed_tree);
+}
+
+#[test]
+fn child_slowopen() {
+    let Some(dir) = child_dir("slowopen") else {
+        return;
+    };
+    assert_walks_like_std(&dir, usize::MAX);
+    assert!(
+        shim_matched(1) > 3_000,
+        "the entries were not stat'ed through the walk's own listing: {}",
+        shim_matched(1)
+    );
+    child_passed("slowopen");
+}
+
+#[test]
 fn child_errors() {
     let Some(dir) = child_dir("errors") else {
         return;

@@ -16,13 +16,17 @@
 //! Linux (`fstatat` where `statx` is missing): relative to the open directory, no
 //! path resolved again, and a real `Metadata`. That is what a job calls. Measured on
 //! `/usr` (132,631 entries, warm cache, one thread, `benches/walk.rs`'s
-//! `stat-variants`): see the README's "Walking a tree".
+//! `stat-variants`): see the README's "Walking a tree". A directory expected to be
+//! on a slow mount (its parent opened slowly, or the root) is read with a listing of
+//! our own on Linux, one round trip shorter, its entries stat'ed through
+//! `/proc/self/fd`, still relative to the open directory (see `listing.rs`).
 
 use std::collections::VecDeque;
 use std::fs::{FileType, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::listing::{Entry, Reader};
 use super::{Config, Shared, WalkEntry};
 use crate::budget::Permit;
 use crate::fs::error::{retry_interrupted, with_path};
@@ -108,6 +112,9 @@ pub(super) struct DirTask {
     pub(super) ancestors: Option<Arc<Ancestor>>,
     /// The root's device, when the walk stays on one file system.
     pub(super) root_dev: Option<u64>,
+    /// The directory is expected to be slow (its parent opened slowly, or it is the
+    /// root): it is opened for a listing of our own (see [`listing`](super::listing)).
+    pub(super) own_listing: bool,
 }
 
 /// One entry of a listing, and whether its contents are to follow.
@@ -182,6 +189,7 @@ pub(super) fn stat_root(config: &Config, path: PathBuf, id: u64) -> (Listing, Op
         } else {
             None
         },
+        own_listing: true,
     });
     listing.items.push(Item {
         entry: Ok(WalkEntry {
@@ -277,7 +285,7 @@ fn chunk_size(entries: usize, open: std::time::Duration) -> usize {
 /// A run of a directory's entries and what statting them needs. Fields drop in
 /// order: the entries (the last one closes the directory), then the permit.
 struct Chunk {
-    entries: Vec<(std::fs::DirEntry, PathBuf)>,
+    entries: Vec<(Entry, PathBuf)>,
     task: Arc<DirTask>,
     part: u32,
     /// The directory's parts, or [`PARTS_NOT_KNOWN`].
@@ -289,6 +297,8 @@ struct Chunk {
     /// The chunk's one entry is a subdirectory the walk already entered, from the
     /// listing's type: its stat makes no task for it again.
     descended: bool,
+    /// The directory opened slowly: its subdirectories get a listing of our own.
+    slow: bool,
     /// Held, never read: the directory's permit, until its last chunk is gone.
     _permit: Arc<Permit>,
 }
@@ -312,9 +322,13 @@ struct Chunk {
 /// first stat, so it reads the whole directory first.
 pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, permit: Permit) {
     let config = &shared.config;
-    let started = std::time::Instant::now();
-    let mut stream = match retry_interrupted(|| std::fs::read_dir(&task.path)) {
-        Ok(stream) => stream,
+    // A listing of our own where it saves a round trip (see `listing`); it never
+    // follows a link where the walk does not (the root is followed, as by walkdir).
+    let own = task.own_listing && config.metadata;
+    let follow = config.follow_links || task.depth == 0;
+    let open = || Reader::open(&task.path, own, follow, SLOW_OPEN);
+    let (mut stream, opened) = match retry_interrupted(open) {
+        Ok(opened) => opened,
         Err(err) => {
             drop(permit);
             let err = with_path("open directory", &task.path, err);
@@ -330,7 +344,6 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
             return deliver(shared, Listing::whole(task.id, items.into_iter().collect()));
         }
     };
-    let opened = started.elapsed();
     let (task, permit) = (Arc::new(task), Arc::new(permit));
     // Entries still to be streamed, one part each: the open, and each read of the
     // listing that waited for a round trip, allow [`SLOW_DIR_PARTS`] more. So a slow
@@ -363,15 +376,14 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
         if asked.is_some_and(|asked| asked.elapsed() >= SLOW_OPEN) {
             stream_budget += SLOW_DIR_PARTS;
         }
-        let entry = match entry {
+        let (entry, path) = match entry {
             Ok(entry) => entry,
             Err(err) => {
-                // std's stream ends after an error; report it once, after the names.
+                // The stream ends after an error; report it once, after the names.
                 read_error = Some(with_path("read directory", &task.path, err));
                 break;
             }
         };
-        let path = entry.path();
         match stream_budget > 0 {
             true => {
                 stream_budget -= 1;
@@ -418,6 +430,7 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
                 None
             },
             descended: false,
+            slow: opened >= SLOW_OPEN,
             _permit: permit.clone(),
         };
         if part == streamed.parts {
@@ -452,7 +465,7 @@ impl Streamed {
         pool: &Pool,
         task: &Arc<DirTask>,
         permit: &Arc<Permit>,
-        entry: (std::fs::DirEntry, PathBuf),
+        entry: (Entry, PathBuf),
     ) {
         let position = self.entries;
         let descended = self.descend_early && descend_before_stat(shared, &entry.0);
@@ -463,6 +476,7 @@ impl Streamed {
                 depth: task.depth + 1,
                 ancestors: None,
                 root_dev: None,
+                own_listing: true,
             };
             let listing = Listing {
                 id: task.id,
@@ -482,6 +496,8 @@ impl Streamed {
             first: position,
             trailing_error: None,
             descended,
+            // Only a directory that opened slowly streams.
+            slow: true,
             _permit: permit.clone(),
         };
         self.parts += 1;
@@ -506,7 +522,11 @@ impl Streamed {
 /// A listing without types (`DT_UNKNOWN`: std's `file_type` then stats the entry,
 /// here a round trip on the job's thread) is seen by the time that took, and
 /// stops early entering for the rest of the walk.
-fn descend_before_stat(shared: &Shared, entry: &std::fs::DirEntry) -> bool {
+fn descend_before_stat(shared: &Shared, entry: &Entry) -> bool {
+    if !entry.is_std() {
+        // An own listing says whether it has the type.
+        return entry.listed_as_dir() == Some(true);
+    }
     if shared.types_need_a_stat.load(Ordering::Relaxed) {
         return false;
     }
@@ -603,7 +623,6 @@ fn stat_chunk(shared: &Shared, mut chunk: Chunk) {
         return; // the entries, then the permit, drop here, on the pool
     }
     let config = &shared.config;
-    let depth = chunk.task.depth + 1;
     let mut items = Vec::with_capacity(chunk.entries.len() + 1);
     let mut children = Vec::new();
     for (i, (entry, path)) in std::mem::take(&mut chunk.entries).into_iter().enumerate() {
@@ -611,7 +630,7 @@ fn stat_chunk(shared: &Shared, mut chunk: Chunk) {
         let item = examine(
             config,
             &chunk.task,
-            depth,
+            chunk.slow,
             &entry,
             path,
             position,
@@ -648,12 +667,13 @@ fn stat_chunk(shared: &Shared, mut chunk: Chunk) {
 fn examine(
     config: &Config,
     task: &DirTask,
-    depth: usize,
-    entry: &std::fs::DirEntry,
+    slow: bool,
+    entry: &Entry,
     path: PathBuf,
     position: u32,
     children: &mut Vec<(u32, DirTask)>,
 ) -> Item {
+    let depth = task.depth + 1;
     let failed = |operation, path: &PathBuf, err| Item {
         entry: Err(with_path(operation, path, err)),
         descend: false,
@@ -718,6 +738,7 @@ fn examine(
             depth,
             ancestors,
             root_dev: task.root_dev,
+            own_listing: slow,
         };
         children.push((position, child));
     }
@@ -787,6 +808,7 @@ mod tests {
                 depth: 0,
                 ancestors: None,
                 root_dev: None,
+                own_listing: true,
             };
             let permit = pool.budget().try_acquire().unwrap();
             read_directory(&walk.shared, &pool, task, permit);

@@ -75,6 +75,7 @@
 //! delivery, which the walk already held.
 
 mod job;
+mod listing;
 
 pub use self::job::{MAX_CHUNK_RUNNERS, SLOW_DIR_PARTS, STAT_CHUNK};
 
@@ -846,6 +847,7 @@ impl Walk {
                 depth: 0,
                 ancestors: None,
                 root_dev: None,
+                own_listing: true,
             });
             self.next_id += 1;
         }
