@@ -2,12 +2,16 @@
 //! over two trees, streaming, with a 1 ms ticker on the same thread that must keep
 //! ticking throughout.
 //!
-//! `cargo run --release --example tree_compare -- [DIR_A DIR_B | --million | --slowfs]`
+//! `cargo run --release --example tree_compare -- [DIR_A DIR_B | --million | --slowfs] [--default-slice]`
 //! - no arguments: two generated trees of 20 × 500 files in a temporary directory;
 //! - `--million`: two trees of 1,000 × 1,000 files, made once under
 //!   `$AOPEN_TREE_CACHE` (default `/var/tmp/aopen-tree-compare`) and kept;
 //! - `--slowfs`: two slow FUSE mounts of 1,000 × 1,000 files (1 ms a request, 256
-//!   served at once; Linux, root and `/dev/fuse`).
+//!   served at once; Linux, root and `/dev/fuse`);
+//! - `--default-slice`: leave this thread's time slice as the kernel set it. By
+//!   default the example asks for [`LOOP_SLICE`] with
+//!   [`aopen::executor::set_time_slice`], so that the ticker's thread gets a core
+//!   as soon as its sleep ends while pool threads keep both cores busy.
 //!
 //! Generated trees differ in four planted ways (`trees.rs`); the example exits
 //! non-zero unless it finds exactly those, or if any path could not be read.
@@ -37,11 +41,15 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 const BASELINE: Duration = Duration::from_secs(1);
 /// Lateness past which a tick counts as late.
 const LATE: Duration = Duration::from_millis(2);
+/// The time slice the compare's thread asks for (see `--default-slice`).
+const LOOP_SLICE: Duration = Duration::from_micros(100);
 /// Differences printed one per line; the rest are only counted.
 const MAX_SHOWN: usize = 20;
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let default_slice = args.iter().any(|arg| arg == "--default-slice");
+    args.retain(|arg| arg != "--default-slice");
     let _keep: Box<dyn std::any::Any>; // a temporary directory or two mounts
     let (a, b, planted) = match args.as_slice() {
         [] => {
@@ -68,9 +76,20 @@ fn main() -> Result<()> {
             (a, b, Some(planted))
         }
         [a, b] => (a.into(), b.into(), None),
-        _ => return Err("usage: tree_compare [DIR_A DIR_B | --million | --slowfs]".into()),
+        _ => {
+            return Err(
+                "usage: tree_compare [DIR_A DIR_B | --million | --slowfs] [--default-slice]".into(),
+            )
+        }
     };
     println!("comparing {} with {}", a.display(), b.display());
+    match default_slice {
+        true => println!("this thread's time slice: the kernel's default"),
+        false => match aopen::executor::set_time_slice(LOOP_SLICE) {
+            Ok(()) => println!("this thread's time slice: {LOOP_SLICE:?}"),
+            Err(err) => println!("this thread's time slice: the kernel's default ({err})"),
+        },
+    }
 
     let (executor, counts) = (LocalExecutor::new(), Rc::new(Counts::default()));
     let baseline = Rc::new(Counts::default());

@@ -15,6 +15,8 @@
 //! - Both drive aopen's timers too: each turn wakes the sleeps that are due, and a
 //!   park lasts until the earliest deadline at most (`time.rs`), so a sleep polled
 //!   here fires when this thread gets a core, without waiting for the timer thread.
+//! - [`set_time_slice`] asks the kernel (Linux) to give the executor's thread a core
+//!   soon after it wakes, while pool threads keep every core busy.
 //!
 //! Invariants this module keeps:
 //! - a wake is never lost: a wake that lands before the park makes the park return at
@@ -33,9 +35,11 @@
 mod block_on;
 mod local;
 pub(crate) mod parker;
+mod time_slice;
 
 pub use block_on::block_on;
 pub use local::{LocalExecutor, Task};
+pub use time_slice::{set_time_slice, MAX_TIME_SLICE, MIN_TIME_SLICE};
 
 use std::mem::ManuallyDrop;
 use std::task::{RawWaker, RawWakerVTable, Waker};

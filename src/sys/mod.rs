@@ -13,6 +13,7 @@
 //! | the limit the default budget is sized from | soft `RLIMIT_NOFILE` | the same; macOS at most `OPEN_MAX` | `WINDOWS_HANDLE_LIMIT` (8192) |
 //! | close | `close(2)`; `EINTR` means closed | the same (see [`close_file`]) | `CloseHandle` |
 //! | positional I/O | `pread`/`pwrite` | the same | `seek_read`/`seek_write`, position put back |
+//! | a thread's time slice ([`executor::set_time_slice`](crate::executor::set_time_slice)) | `sched_setattr`'s `sched_runtime` (6.12+) | unsupported | unsupported |
 //! | open flags | `mode`, `custom_flags` | the same | `access_mode`, `share_mode`, `custom_flags`, `attributes`, `security_qos_flags` |
 //!
 //! Invariants every system keeps:
@@ -26,6 +27,8 @@
 
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+mod sched_slice;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]
@@ -33,6 +36,10 @@ mod windows;
 
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{current_thread_id, thread_state, HAS_THREAD_STATES};
+#[cfg(target_os = "linux")]
+pub(crate) use sched_slice::set_thread_slice;
+#[cfg(all(target_os = "linux", test))]
+pub(crate) use sched_slice::thread_slice;
 #[cfg(target_os = "linux")]
 pub(crate) use unix::close_fd;
 #[cfg(unix)]
