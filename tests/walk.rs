@@ -125,6 +125,24 @@ fn collect_all(mut walk: Walk) -> Vec<io::Result<WalkEntry>> {
     })
 }
 
+/// Every directory came before its contents: each entry's parent was handed out
+/// before it (the root, depth 0, has none in the walk).
+fn assert_parents_first(entries: &[io::Result<WalkEntry>]) {
+    let mut seen = std::collections::HashSet::new();
+    for entry in entries.iter().flatten() {
+        if entry.depth() > 0 {
+            let parent = entry.path().parent().expect("a path below the root");
+            assert!(
+                seen.contains(parent),
+                "{} came before its directory {}",
+                entry.path().display(),
+                parent.display()
+            );
+        }
+        seen.insert(entry.path().to_path_buf());
+    }
+}
+
 fn as_set(entries: Vec<Seen>) -> BTreeSet<Seen> {
     entries.into_iter().collect()
 }
@@ -896,22 +914,34 @@ fn a_consumer_that_reads_slowly_holds_back_the_walk() {
     assert_eq!(handed_out + rest, total);
 }
 
-/// Runs `walk` to its end while `fs` holds requests (`holds`: kinds, each in one
-/// directory, or `None`: everywhere); a watcher thread lets them go once `reached(server, pool)` holds, or
-/// at [`common::DEADLINE`]. Returns how many entries the walk handed out (all `Ok`),
-/// whether the condition was reached, and the counters when the gate opened.
+/// Which requests of a kind [`walk_holding`] holds at the server.
+#[derive(Clone, Copy)]
+enum Held {
+    Everywhere,
+    /// Those about the entries of directory `k`.
+    In(u64),
+    /// Those about the root itself.
+    Root,
+}
+
+/// Runs `walk` to its end while `fs` holds requests (`holds`: kinds, and which
+/// requests of each: [`Held`]); a watcher thread lets them go once `reached(server, pool)` holds, or
+/// at [`common::DEADLINE`]. Returns how many entries the walk handed out (all `Ok`,
+/// each directory before its contents), whether the condition was reached, and the
+/// counters when the gate opened.
 fn walk_holding(
     fs: &aopen_slowfs::SlowFs,
-    holds: &[(aopen_slowfs::Kind, Option<u64>)],
+    holds: &[(aopen_slowfs::Kind, Held)],
     pool: &Pool,
     reached: impl Fn(&aopen_slowfs::Stats, &aopen::PoolStats) -> bool + Send + Sync,
     walk: Walk,
 ) -> (usize, bool, aopen_slowfs::Stats, aopen::PoolStats) {
     fs.reset_stats();
-    for &(kind, dir) in holds {
-        match dir {
-            Some(dir) => fs.hold_in(kind, dir),
-            None => fs.hold(kind),
+    for &(kind, held) in holds {
+        match held {
+            Held::In(dir) => fs.hold_in(kind, dir),
+            Held::Root => fs.hold_root(kind),
+            Held::Everywhere => fs.hold(kind),
         }
     }
     thread::scope(|scope| {
@@ -931,6 +961,7 @@ fn walk_holding(
         });
         let entries = collect_all(walk);
         assert!(entries.iter().all(Result::is_ok), "{entries:?}");
+        assert_parents_first(&entries);
         let (ok, server, threads) = watcher.join().expect("the watcher");
         (entries.len(), ok, server, threads)
     })
@@ -975,7 +1006,7 @@ fn a_slow_directory_has_all_its_stats_at_the_server_at_once() {
     // Each stat of a root entry is a lookup in the root (directory 0), held there.
     let (entries, reached, server, threads) = walk_holding(
         &fs,
-        &[(aopen_slowfs::Kind::Lookup, Some(0))],
+        &[(aopen_slowfs::Kind::Lookup, Held::In(0))],
         &pool,
         |server, _| server.held >= DIRS,
         WalkOptions::new().pool(&pool).walk(fs.root()),
@@ -1011,7 +1042,7 @@ fn a_walk_runs_at_most_max_chunk_runners_chunks_at_once() {
     let most = 2 + MAX_CHUNK_RUNNERS as u64;
     let (entries, reached, server, threads) = walk_holding(
         &fs,
-        &[(Kind::Lookup, Some(1)), (Kind::Getattr, Some(2))],
+        &[(Kind::Lookup, Held::In(1)), (Kind::Getattr, Held::In(2))],
         &pool,
         |server, threads| {
             server.held >= MAX_CHUNK_RUNNERS as u64
@@ -1052,7 +1083,7 @@ fn a_slow_directory_is_stat_ed_while_it_is_still_being_read() {
     // there opens the gate.
     let (entries, reached, at_first_stat, threads) = walk_holding(
         &fs,
-        &[(Kind::Lookup, Some(1))],
+        &[(Kind::Lookup, Held::In(1))],
         &pool,
         |server, _| server.held >= 1,
         WalkOptions::new().pool(&pool).walk(fs.root()),
@@ -1084,23 +1115,27 @@ fn a_slow_directory_s_subdirectories_are_entered_before_their_stat() {
     let fs = slow_mount(2, FILES);
     let pool = Pool::builder().max_threads(64).build().unwrap();
     // The GETATTRs of the root's entries (the subdirectories) wait at the server:
-    // no subdirectory's stat can end, but its open (LOOKUP, OPENDIR) can.
+    // no subdirectory's stat can end, but its open (LOOKUP, OPENDIR) can, and the
+    // stats of its files. They are held until both subdirectories' files are
+    // stat'ed: `walk_holding` checks that the subdirectories still came first.
     let (entries, reached, at_open, threads) = walk_holding(
         &fs,
-        &[(Kind::Getattr, Some(0))],
+        &[(Kind::Getattr, Held::In(0))],
         &pool,
-        |server, _| server.served_of(Kind::Opendir) >= 2,
+        |server, _| {
+            server.served_of(Kind::Opendir) >= 3 && server.served_of(Kind::Getattr) >= 2 * FILES
+        },
         WalkOptions::new().pool(&pool).walk(fs.root()),
     );
     assert!(
         reached,
-        "no subdirectory opened before its stat: {at_open:?}, {threads:?}"
+        "the subdirectories were not opened and read before their stat: {at_open:?}, {threads:?}"
     );
     assert_eq!(entries as u64, 1 + 2 + 2 * FILES);
     // With links followed the walk needs each directory's identity first.
     let (entries, reached, at_open, _) = walk_holding(
         &fs,
-        &[(Kind::Getattr, Some(0))],
+        &[(Kind::Getattr, Held::In(0))],
         &pool,
         |server, _| server.held >= 2,
         WalkOptions::new()
@@ -1133,7 +1168,7 @@ fn the_root_is_opened_while_it_is_stat_ed() {
     // Every GETATTR waits: the root's stat cannot end, its open can.
     let (entries, reached, at_open, threads) = walk_holding(
         &fs,
-        &[(Kind::Getattr, None)],
+        &[(Kind::Getattr, Held::Everywhere)],
         &pool,
         |server, _| server.served_of(Kind::Opendir) >= 1,
         WalkOptions::new().pool(&pool).walk(fs.root()),
@@ -1141,6 +1176,20 @@ fn the_root_is_opened_while_it_is_stat_ed() {
     assert!(
         reached,
         "the root was not opened before its stat ended: {at_open:?}, {threads:?}"
+    );
+    assert_eq!(entries as u64, 1 + 1 + FILES);
+    // Only the root's GETATTR waits, until its entry `d0` is stat'ed (a LOOKUP and
+    // a GETATTR in the root): `walk_holding` checks the root still came first.
+    let (entries, reached, at_stat, threads) = walk_holding(
+        &fs,
+        &[(Kind::Getattr, Held::Root)],
+        &pool,
+        |server, _| server.held >= 1 && server.served_of(Kind::Getattr) >= 1,
+        WalkOptions::new().pool(&pool).walk(fs.root()),
+    );
+    assert!(
+        reached,
+        "the root's entries were not stat'ed while its stat was held: {at_stat:?}, {threads:?}"
     );
     assert_eq!(entries as u64, 1 + 1 + FILES);
 }

@@ -20,6 +20,12 @@
 //! on a slow mount (its parent opened slowly, or the root) is read with a listing of
 //! our own on Linux, one round trip shorter, its entries stat'ed through
 //! `/proc/self/fd`, still relative to the open directory (see `listing.rs`).
+//!
+//! Order: a directory is always handed out before its contents, also in an unsorted
+//! walk. A directory entered before its own entry was stat'ed (entered early from
+//! its listing's type, or the root opened while it is stat'ed) delivers its parts
+//! through an [`EntryGate`], which holds them until the part with the directory's
+//! entry is in the walk's mailbox.
 
 use std::collections::VecDeque;
 use std::fs::{FileType, Metadata};
@@ -115,6 +121,8 @@ pub(super) struct DirTask {
     /// The directory is expected to be slow (its parent opened slowly, or it is the
     /// root): it is opened for a listing of our own (see [`listing`](super::listing)).
     pub(super) own_listing: bool,
+    /// Entered before its own entry was delivered: its parts wait here until it is.
+    pub(super) gate: Option<Arc<EntryGate>>,
 }
 
 /// One entry of a listing, and whether its contents are to follow.
@@ -136,6 +144,48 @@ pub(super) struct Listing {
     pub(super) items: Vec<Item>,
     /// Each with the position of its item in the whole directory.
     pub(super) children: Vec<(u32, DirTask)>,
+    /// The gate of the directory this listing's one entry is, entered early: it
+    /// opens once this listing is in the mailbox.
+    pub(super) opens: Option<Arc<EntryGate>>,
+}
+
+/// Where the parts of a directory entered before its own entry was delivered wait
+/// (see the module's "Order"): `Some` while closed, with the parts that came; `None`
+/// once open, when parts go to the mailbox directly.
+///
+/// Invariant: a gate opens only after the listing with its directory's entry is in
+/// the mailbox (that listing carries it in [`Listing::opens`], and
+/// [`deliver`] opens it after pushing the listing), so everything of the directory
+/// is behind its entry in the mailbox, which the walk hands out in order. It always
+/// opens: the chunk with the entry is queued right after the part that enters the
+/// directory, and every queued chunk is stat'ed and delivered (a failed stat is an
+/// `Err` item in it), unless the walk is gone.
+pub(super) struct EntryGate {
+    held: Mutex<Option<Vec<Listing>>>,
+}
+
+impl EntryGate {
+    pub(super) fn new() -> Arc<EntryGate> {
+        Arc::new(EntryGate {
+            held: Mutex::new(Some(Vec::new())),
+        })
+    }
+
+    /// Holds `listing` if the gate is closed; gives it back if it is open.
+    fn hold(&self, listing: Listing) -> Option<Listing> {
+        match &mut *lock(&self.held) {
+            Some(held) => {
+                held.push(listing);
+                None
+            }
+            None => Some(listing),
+        }
+    }
+
+    /// Opens the gate: the parts it held, in the order they came.
+    fn open(&self) -> Vec<Listing> {
+        lock(&self.held).take().unwrap_or_default()
+    }
 }
 
 impl Listing {
@@ -147,6 +197,7 @@ impl Listing {
             parts: 1,
             items,
             children: Vec::new(),
+            opens: None,
         }
     }
 }
@@ -190,6 +241,7 @@ pub(super) fn stat_root(config: &Config, path: PathBuf, id: u64) -> (Listing, Op
             None
         },
         own_listing: true,
+        gate: None,
     });
     listing.items.push(Item {
         entry: Ok(WalkEntry {
@@ -295,8 +347,9 @@ struct Chunk {
     /// A `readdir` error, reported after the directory's last entry.
     trailing_error: Option<io::Error>,
     /// The chunk's one entry is a subdirectory the walk already entered, from the
-    /// listing's type: its stat makes no task for it again.
-    descended: bool,
+    /// listing's type: its stat makes no task for it again, and its delivery opens
+    /// this, the subdirectory's gate.
+    opens: Option<Arc<EntryGate>>,
     /// The directory opened slowly: its subdirectories get a listing of our own.
     slow: bool,
     /// Held, never read: the directory's permit, until its last chunk is gone.
@@ -341,7 +394,8 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
                 entry: Err(err),
                 descend: false,
             });
-            return deliver(shared, Listing::whole(task.id, items.into_iter().collect()));
+            let listing = Listing::whole(task.id, items.into_iter().collect());
+            return deliver_part(shared, task.gate.as_deref(), listing);
         }
     };
     let (task, permit) = (Arc::new(task), Arc::new(permit));
@@ -429,7 +483,7 @@ pub(super) fn read_directory(shared: &Arc<Shared>, pool: &Pool, task: DirTask, p
             } else {
                 None
             },
-            descended: false,
+            opens: None,
             slow: opened >= SLOW_OPEN,
             _permit: permit.clone(),
         };
@@ -468,8 +522,9 @@ impl Streamed {
         entry: (Entry, PathBuf),
     ) {
         let position = self.entries;
-        let descended = self.descend_early && descend_before_stat(shared, &entry.0);
-        if descended {
+        let mut opens = None;
+        if self.descend_early && descend_before_stat(shared, &entry.0) {
+            let gate = EntryGate::new();
             let child = DirTask {
                 id: 0,
                 path: entry.1.clone(),
@@ -477,6 +532,7 @@ impl Streamed {
                 ancestors: None,
                 root_dev: None,
                 own_listing: true,
+                gate: Some(gate.clone()),
             };
             let listing = Listing {
                 id: task.id,
@@ -484,9 +540,11 @@ impl Streamed {
                 parts: PARTS_NOT_KNOWN,
                 items: Vec::new(),
                 children: vec![(position as u32, child)],
+                opens: None,
             };
             self.parts += 1;
-            deliver(shared, listing);
+            deliver_part(shared, task.gate.as_deref(), listing);
+            opens = Some(gate);
         }
         let chunk = Chunk {
             entries: vec![entry],
@@ -495,7 +553,7 @@ impl Streamed {
             parts: PARTS_NOT_KNOWN,
             first: position,
             trailing_error: None,
-            descended,
+            opens,
             // Only a directory that opened slowly streams.
             slow: true,
             _permit: permit.clone(),
@@ -638,7 +696,8 @@ fn stat_chunk(shared: &Shared, mut chunk: Chunk) {
         );
         items.push(item);
     }
-    if chunk.descended {
+    let opens = chunk.opens.take();
+    if opens.is_some() {
         children.clear();
     }
     if let Some(err) = chunk.trailing_error.take() {
@@ -653,13 +712,15 @@ fn stat_chunk(shared: &Shared, mut chunk: Chunk) {
         parts: chunk.parts,
         items,
         children,
+        opens,
     };
+    let gate = chunk.task.gate.clone();
     // Every entry of this chunk is gone; if it was the directory's last, so is the
     // directory. std asserts that its `closedir` succeeded (its only error, EBADF,
     // cannot happen on a stream it owns); were it to panic, the part is still
     // delivered, so the walk never waits for it. Then this chunk's share of the permit.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(chunk)));
-    deliver(shared, listing);
+    deliver_part(shared, gate.as_deref(), listing);
 }
 
 /// One entry: its stat (relative to the open directory), the link it may point
@@ -739,6 +800,7 @@ fn examine(
             ancestors,
             root_dev: task.root_dev,
             own_listing: slow,
+            gate: None,
         };
         children.push((position, child));
     }
@@ -753,23 +815,43 @@ fn examine(
     }
 }
 
-/// Hands a finished listing to the walk (unless it was dropped) and wakes it; frees
-/// the buffers the walk is done with.
-pub(super) fn deliver(shared: &Shared, listing: Listing) {
-    shared.progress.count(&listing);
-    let (waker, spent) = {
-        let mut mailbox = lock(&shared.mailbox);
-        if shared.stopped.load(Ordering::Relaxed) {
-            return;
-        }
-        mailbox.listings.push_back(listing);
-        (mailbox.waker.take(), std::mem::take(&mut mailbox.spent))
+/// Delivers a part of a directory's listing, or holds it at the directory's `gate`
+/// while its entry is not delivered yet.
+fn deliver_part(shared: &Shared, gate: Option<&EntryGate>, listing: Listing) {
+    let listing = match gate {
+        Some(gate) => gate.hold(listing),
+        None => Some(listing),
     };
-    if let Some(waker) = waker {
-        waker.wake();
+    if let Some(listing) = listing {
+        deliver(shared, listing);
     }
-    // The buffers the walk emptied, freed here rather than on its thread (`Spent`).
-    drop(spent);
+}
+
+/// Hands a finished listing to the walk (unless it was dropped) and wakes it; frees
+/// the buffers the walk is done with. If the listing opens a gate, what the gate
+/// held follows it (and what gates those open, in turn).
+pub(super) fn deliver(shared: &Shared, listing: Listing) {
+    let mut queue = VecDeque::from([listing]);
+    while let Some(mut listing) = queue.pop_front() {
+        let opens = listing.opens.take();
+        shared.progress.count(&listing);
+        let (waker, spent) = {
+            let mut mailbox = lock(&shared.mailbox);
+            if shared.stopped.load(Ordering::Relaxed) {
+                return;
+            }
+            mailbox.listings.push_back(listing);
+            (mailbox.waker.take(), std::mem::take(&mut mailbox.spent))
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        // The buffers the walk emptied, freed here rather than on its thread (`Spent`).
+        drop(spent);
+        if let Some(gate) = opens {
+            queue.extend(gate.open());
+        }
+    }
 }
 
 // Not on Windows: under Wine (CI's Windows run) every open of a directory takes long
@@ -809,6 +891,7 @@ mod tests {
                 ancestors: None,
                 root_dev: None,
                 own_listing: true,
+                gate: None,
             };
             let permit = pool.budget().try_acquire().unwrap();
             read_directory(&walk.shared, &pool, task, permit);
@@ -858,5 +941,47 @@ mod root_open_tests {
         let root = RootOpen::new();
         assert!(root.stat_done(false).is_none());
         assert!(root.open_failed(denied()).is_none());
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod entry_gate_tests {
+    use super::*;
+    use crate::fs::walk::WalkOptions;
+
+    fn part(id: u64, opens: Option<Arc<EntryGate>>) -> Listing {
+        Listing {
+            id,
+            part: 0,
+            parts: 1,
+            items: Vec::new(),
+            children: Vec::new(),
+            opens,
+        }
+    }
+
+    #[test]
+    fn a_directory_s_parts_wait_for_the_part_with_its_entry_and_follow_it() {
+        let pool = Pool::builder().max_threads(1).build().unwrap();
+        // Never polled: its root job never starts, the mailbox is the test's.
+        let walk = WalkOptions::new().pool(&pool).walk("unused");
+        let shared = &walk.shared;
+        let in_mailbox = || -> Vec<u64> {
+            let mailbox = lock(&shared.mailbox);
+            mailbox.listings.iter().map(|listing| listing.id).collect()
+        };
+        // Directory 2 was entered early from directory 1's listing, and 3 from 2's.
+        let (two, three) = (EntryGate::new(), EntryGate::new());
+        deliver_part(shared, Some(&three), part(3, None));
+        deliver_part(shared, Some(&two), part(2, None));
+        deliver_part(shared, Some(&two), part(2, Some(three.clone()))); // 3's entry
+        assert_eq!(in_mailbox(), [0u64; 0], "a part went ahead of its entry");
+        // Directory 1's part with 2's entry: then 2's parts, then 3's.
+        deliver_part(shared, None, part(1, Some(two.clone())));
+        assert_eq!(in_mailbox(), [1, 2, 2, 3]);
+        // Open gates hold nothing.
+        deliver_part(shared, Some(&two), part(2, None));
+        deliver_part(shared, Some(&three), part(3, None));
+        assert_eq!(in_mailbox(), [1, 2, 2, 3, 2, 3]);
     }
 }

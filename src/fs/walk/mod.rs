@@ -45,6 +45,9 @@
 //!   only item); an unsorted walk that needs nothing of the stat to enter the root
 //!   opens it at the same time, and an open that failed is an error only if the
 //!   stat says the root is a directory (`job::RootOpen`).
+//! - **A directory before its contents**, sorted or not: a directory entered before
+//!   its own entry was delivered (early, or the root) holds its parts at a
+//!   `job::EntryGate` until the part with its entry is in the mailbox.
 //! - **When it ends.** When nothing is left to hand out, no directory is in flight
 //!   and `todo` is empty; a sorted walk ends when its last frame is done, which
 //!   implies the same. A dropped walk sets `stopped`: jobs that have not started
@@ -166,8 +169,8 @@ impl Default for WalkOptions {
 
 impl WalkOptions {
     /// The defaults: no depth limit, symlinks not followed, across file systems,
-    /// with metadata, in the order directories come back (not sorted), on the
-    /// global pool.
+    /// with metadata, in the order directories come back (not sorted; a directory
+    /// always comes before its contents), on the global pool.
     ///
     /// # Examples
     ///
@@ -840,7 +843,10 @@ impl Walk {
             && !config.follow_links
             && !config.same_file_system
             && config.max_depth > 0;
+        // The root's parts wait at its gate until the root's entry is delivered.
+        let mut opens = None;
         if let (true, Todo::Stack(stack)) = (open_now, &mut self.todo) {
+            let gate = job::EntryGate::new();
             stack.push(DirTask {
                 id: self.next_id,
                 path: root.clone(),
@@ -848,8 +854,10 @@ impl Walk {
                 ancestors: None,
                 root_dev: None,
                 own_listing: true,
+                gate: Some(gate.clone()),
             });
             self.next_id += 1;
+            opens = Some(gate);
         }
         let shared = self.shared.clone();
         pool.push_job(Detached::create(move || {
@@ -862,6 +870,7 @@ impl Walk {
                 entry: Err(err),
                 descend: false,
             }));
+            listing.opens = opens;
             job::deliver(&shared, listing);
         }));
     }

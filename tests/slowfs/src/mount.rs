@@ -336,6 +336,13 @@ impl SlowFs {
         self.sched.hold(kind, Hold::In(dir))
     }
 
+    /// Like [`SlowFs::hold`], only for requests about the root itself (its
+    /// `GETATTR`, say): lookups in it and requests on its entries go on. Replaces
+    /// an earlier hold of `kind`.
+    pub fn hold_root(&self, kind: Kind) {
+        self.sched.hold(kind, Hold::Root)
+    }
+
     /// Let held requests of `kind` go on (each then takes a slot and its latency).
     pub fn release(&self, kind: Kind) {
         self.sched.release(kind)

@@ -217,6 +217,8 @@ pub(crate) enum Hold {
     /// Those about an entry of directory `k` (a lookup in it, or a request on a file
     /// or directory it holds).
     In(u64),
+    /// Those about the root itself (which no directory holds).
+    Root,
 }
 
 impl Hold {
@@ -225,6 +227,7 @@ impl Hold {
             Hold::Off => false,
             Hold::All => true,
             Hold::In(dir) => scope == Some(dir),
+            Hold::Root => scope.is_none(),
         }
     }
 }
