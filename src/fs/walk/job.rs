@@ -831,8 +831,9 @@ fn deliver_part(shared: &Shared, gate: Option<&EntryGate>, listing: Listing) {
 /// the buffers the walk is done with. If the listing opens a gate, what the gate
 /// held follows it (and what gates those open, in turn).
 pub(super) fn deliver(shared: &Shared, listing: Listing) {
-    let mut queue = VecDeque::from([listing]);
-    while let Some(mut listing) = queue.pop_front() {
+    // Allocated only if a gate opens: most deliveries are one listing.
+    let (mut next, mut queue) = (Some(listing), VecDeque::new());
+    while let Some(mut listing) = next.take().or_else(|| queue.pop_front()) {
         let opens = listing.opens.take();
         shared.progress.count(&listing);
         let (waker, spent) = {
