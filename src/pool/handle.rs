@@ -114,6 +114,15 @@ impl fmt::Debug for PoolStats {
     }
 }
 
+#[cfg(test)]
+impl Pool {
+    /// How many times this pool's threads yielded between two jobs because a turn
+    /// was over (`turn.rs`).
+    pub(super) fn turns_ended(&self) -> usize {
+        self.inner.turns_ended.load(crate::sync::Ordering::Relaxed)
+    }
+}
+
 impl Pool {
     /// Starts configuring a pool.
     ///

@@ -38,6 +38,10 @@
 //!   checks this.
 //! - **Retire.** A thread that sleeps `idle_timeout` without being woken exits. A
 //!   thread only sleeps when its own deque is empty, so retiring drops no job.
+//! - **Turns.** A thread that has run jobs for a quarter of a millisecond without
+//!   sleeping yields its core between two jobs (`turn.rs`), so an event loop that
+//!   shares the core waits for it about that long, not until the kernel's next
+//!   clock tick ends the thread's time slice (up to 4 ms).
 //! - **Panics.** A panic in a job is caught; the thread lives on and the panic is
 //!   resumed at the job's `.await`.
 //!
@@ -60,6 +64,7 @@ mod handle;
 pub(crate) mod job;
 mod queue;
 mod sched;
+mod turn;
 mod watch;
 
 pub use self::builder::{

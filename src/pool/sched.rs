@@ -15,6 +15,7 @@ use super::builder::Config;
 use super::growth::{self, PushAction, PushView, TakeView};
 use super::job::{self, ErasedJob};
 use super::queue::{Injector, Steal, Stealer, Worker};
+use super::turn::Turn;
 use super::watch::Progress;
 use crate::budget::Budget;
 use crate::sync::{
@@ -77,6 +78,9 @@ pub(super) struct Inner {
     pub(super) unwoken_hint: DynArc<HintUsize>,
     /// The watcher waits here (for demand, or for its next tick).
     pub(super) watch: Condvar,
+    /// Turns that ended in a yield between two jobs (see `turn.rs`), for its test.
+    #[cfg(test)]
+    pub(super) turns_ended: AtomicUsize,
     /// [`Pool`] handles alive; when it reaches zero, threads exit once idle.
     pub(super) handles: AtomicUsize,
     /// Callers of [`Pool::shutdown`] wait here for the pool to go quiet.
@@ -226,6 +230,8 @@ impl Inner {
             handles: AtomicUsize::new(1),
             quiet: Condvar::new(),
             shutdown_waiters: AtomicUsize::new(0),
+            #[cfg(test)]
+            turns_ended: AtomicUsize::new(0),
         }
     }
 }
@@ -456,6 +462,7 @@ impl Inner {
         };
         #[cfg(loom)]
         let worker = LoomWorker(worker);
+        let mut turn = Turn::starting(Instant::now());
         loop {
             // Searching.
             let mut found = None;
@@ -500,6 +507,13 @@ impl Inner {
                     if let Some(waiter) = waiter {
                         job::wake(waiter);
                     }
+                    // After the wake, so a waiter woken on this core can have it.
+                    #[cfg(not(aopen_mutant = "pool_never_yields"))]
+                    if turn.is_over(Instant::now()) {
+                        thread::yield_now();
+                        #[cfg(test)]
+                        this.turns_ended.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 None => {
                     // Still counted as searching: `sleep_until_woken` stops that only
@@ -507,6 +521,7 @@ impl Inner {
                     if !this.sleep_until_woken(id, epoch, &wake) {
                         break;
                     }
+                    turn.restart(Instant::now());
                     // Woken: the waker counted us as searching already.
                 }
             }
