@@ -521,6 +521,7 @@ impl Inner {
                     if !this.sleep_until_woken(id, epoch, &wake) {
                         break;
                     }
+                    // The search yielded (and we may have slept): a new turn.
                     turn.restart(Instant::now());
                     // Woken: the waker counted us as searching already.
                 }

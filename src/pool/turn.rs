@@ -44,7 +44,9 @@ impl Turn {
         Turn { started: now }
     }
 
-    /// The thread got its core back at `now` (it slept and woke): a new turn.
+    /// The thread let its core go and has it back at `now`: a new turn. Called
+    /// after a search that found nothing, which yielded at least once between its
+    /// rounds and may have slept too.
     pub(super) fn restart(&mut self, now: Instant) {
         self.started = now;
     }
